@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#include <stddef.h>
+
+#include "builder.h"
+#include "dsvm/cli.h"
+
+static const struct dsvm_verb verbs[] = {
+	{ "validate", "check manifests: schema and constraints, file:line:col errors", cmd_validate },
+	{ "resolve", "resolve an edition for a target and write the lock", cmd_resolve },
+	{ "sbom", "write a CycloneDX 1.5 SBOM of a lock", cmd_sbom },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return dsvm_cli_dispatch(BUILDER_PROGRAM,
+				 "dsvm-build: assemble Azure Data Science VM images from pinned, "
+				 "verified manifests.",
+				 verbs, argc, argv);
+}

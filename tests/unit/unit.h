@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Common includes and helpers for the cmocka unit tests (one binary per module). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dsvm/context.h"
+
+/* Source tree root, so tests find fixtures wherever they are run from. */
+#ifndef DSVM_SRCDIR
+#define DSVM_SRCDIR "."
+#endif
+
+static inline struct dsvm_ctx *unit_ctx(void)
+{
+	struct dsvm_ctx *ctx = dsvm_ctx_new();
+
+	assert_non_null(ctx);
+	return ctx;
+}
+
+/* Assert the context's error text contains needle, and print it when it does not. */
+#define assert_error_contains(ctx, needle)                                                         \
+	do {                                                                                       \
+		const char *_e = dsvm_ctx_get_error(ctx);                                          \
+		if (!strstr(_e, (needle)))                                                         \
+			fail_msg("error '%s' does not contain '%s'", _e, (needle));                \
+	} while (0)
