@@ -29,6 +29,8 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 LIBDSVM   := $(BUILD)/libdsvm.a
 BINS      := $(BUILD)/dsvm-build $(BUILD)/dsvm-firstboot
@@ -83,7 +85,11 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBDSVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBDSVM) $(PKG_LIBS)
 
-tools: $(TOOL_BIN)
+$(BUILD)/bench/%: bench/%.c $(LIBDSVM)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBDSVM) $(PKG_LIBS)
+
+tools: $(TOOL_BIN) $(BENCH_BIN)
 
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)

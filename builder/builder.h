@@ -1,10 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* One function per verb, each in its own builder/cmd-<verb>.c. */
+/* One function per verb, each in its own builder/cmd-<verb>.c, plus the few helpers they share. */
+
+#include <stdbool.h>
+
+#include "dsvm/context.h"
 
 #define BUILDER_PROGRAM "dsvm-build"
 
 int cmd_validate(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_sbom(int argc, char **argv);
+
+/* A context logging to stderr: warnings always, debug with --verbose. NULL on OOM. */
+struct dsvm_ctx *builder_ctx_new(bool verbose);
+
+/*
+ * The hardware catalog directory for an edition: --catalog when given, else the 'hardware'
+ * folder beside the edition's 'editions' folder (the source tree and /usr/share/dsvm/manifests
+ * share that layout). Newly allocated.
+ */
+char *builder_catalog_dir(const char *option, const char *edition_path);
+
+/* Write text to path atomically, or to stdout for "-". Returns 0 or -errno (error set). */
+int builder_write_output(struct dsvm_ctx *ctx, const char *path, const char *text);

@@ -3,6 +3,7 @@
 
 /* Common includes and helpers for the cmocka unit tests (one binary per module). */
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -34,4 +36,12 @@ static inline struct dsvm_ctx *unit_ctx(void)
 		const char *_e = dsvm_ctx_get_error(ctx);                                          \
 		if (!strstr(_e, (needle)))                                                         \
 			fail_msg("error '%s' does not contain '%s'", _e, (needle));                \
+	} while (0)
+
+/* Assert a library call succeeded, printing the context's error text when it did not. */
+#define assert_ok(ctx, expr)                                                                       \
+	do {                                                                                       \
+		int _r = (expr);                                                                   \
+		if (_r < 0)                                                                        \
+			fail_msg("%s = %d: %s", #expr, _r, dsvm_ctx_get_error(ctx));               \
 	} while (0)

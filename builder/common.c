@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder.h"
+#include "dsvm/cli.h"
+#include "internal.h"
+
+static struct dsvm_cli_log stderr_log = { .program = BUILDER_PROGRAM };
+
+struct dsvm_ctx *builder_ctx_new(bool verbose)
+{
+	struct dsvm_ctx *ctx = dsvm_ctx_new();
+
+	if (ctx)
+		dsvm_ctx_set_log(ctx, dsvm_cli_log_stderr, &stderr_log,
+				 verbose ? DSVM_LOG_DEBUG : DSVM_LOG_WARNING);
+	return ctx;
+}
+
+char *builder_catalog_dir(const char *option, const char *edition_path)
+{
+	_cleanup_free_ char *dir = NULL;
+
+	if (option)
+		return strdup(option);
+	dir = path_dirname(edition_path);
+	if (!dir)
+		return NULL;
+	return path_join_relative(dir, "../hardware");
+}
+
+int builder_write_output(struct dsvm_ctx *ctx, const char *path, const char *text)
+{
+	int r;
+
+	if (streq(path, "-")) {
+		if (fputs(text, stdout) < 0 || fflush(stdout) != 0)
+			return dsvm_set_error(ctx, -EIO, "cannot write to standard output");
+		return 0;
+	}
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	if (r < 0)
+		return dsvm_set_error(ctx, r, "cannot write '%s': %s", path, strerror(-r));
+	return 0;
+}

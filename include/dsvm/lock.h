@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Resolution of an edition for a target, and the lock it produces (manifests/SCHEMA.md,
+ * "Resolution" and "Lock"). The lock is the only input of fetch and install; the same inputs
+ * always give a byte-identical lock.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dsvm/context.h"
+#include "dsvm/manifest.h"
+#include "dsvm/target.h"
+
+struct dsvm_catalog;
+struct dsvm_lock;
+
+enum dsvm_resolve_flags {
+	/* Also stage the driver-stack payloads of every other driver kind the edition lists. */
+	DSVM_RESOLVE_ALL_DRIVER_KINDS = 1 << 0,
+};
+
+/*
+ * Resolve m for target t. The catalog supplies the CUDA version each driver supports.
+ * Returns 0 and a new lock, -EBADMSG when the edition is unsatisfiable for the target (the
+ * error names the constraint or requirement and its file:line:col), -ENOENT for a missing
+ * referenced file.
+ */
+int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
+		 const struct dsvm_catalog *catalog, const struct dsvm_target *t, unsigned flags,
+		 struct dsvm_lock **ret);
+
+void dsvm_lock_free(struct dsvm_lock *lock);
+
+/* The lock as JSON text, newline-terminated. Caller frees *ret. */
+int dsvm_lock_to_string(const struct dsvm_lock *lock, char **ret);
+
+/* Write atomically (temporary file, fsync, rename). */
+int dsvm_lock_write(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, const char *path);
+
+/* Read and check a lock written by dsvm_lock_write() (-EBADMSG with the path on bad data). */
+int dsvm_lock_load(struct dsvm_ctx *ctx, const char *path, struct dsvm_lock **ret);
+
+/* Summary accessors. Strings are owned by the lock. */
+size_t dsvm_lock_count_components(const struct dsvm_lock *lock);
+const char *dsvm_lock_get_edition(const struct dsvm_lock *lock);
+
+struct dsvm_lock_entry {
+	unsigned order;
+	const char *name;
+	const char *kind;
+	const char *version;
+	const char *action; /* "install" or "stage" */
+	const char *reason;
+	size_t n_artifacts;
+};
+
+/* The i-th component in install order; returns -ERANGE past the end. */
+int dsvm_lock_get_entry(const struct dsvm_lock *lock, size_t i, struct dsvm_lock_entry *ret);
+
+/* Driver summary of the lock: kind, branch, version, cuda_max ("" where none). */
+const char *dsvm_lock_get_driver_field(const struct dsvm_lock *lock, const char *field);
+
+/* CycloneDX 1.5 JSON of the lock, newline-terminated. Caller frees *ret. */
+int dsvm_lock_to_sbom(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, char **ret);

@@ -1,0 +1,965 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <strings.h>
+
+#include "dsvm/catalog.h"
+#include "internal.h"
+#include "yamldoc.h"
+
+/*
+ * The catalog keeps the three parsed documents alive and points into them: every string a record
+ * hands out is a node value, so loading copies nothing but the small index arrays.
+ */
+
+enum {
+	DOC_GPUS,
+	DOC_DRIVERS,
+	DOC_SIZES,
+	_DOC_MAX,
+};
+
+static const char *const doc_names[_DOC_MAX] = {
+	[DOC_GPUS] = "gpus.yaml",
+	[DOC_DRIVERS] = "cuda-drivers.yaml",
+	[DOC_SIZES] = "sizes.yaml",
+};
+
+struct toolkit {
+	const char *cuda; /* "12.8.1" */
+	const char *linux_min;
+	const char *windows_min; /* NULL: the table says N/A */
+};
+
+struct pci_entry {
+	uint32_t key; /* vendor << 16 | device */
+	size_t gpu;
+};
+
+struct size_key {
+	const char *name; /* a canonical name or an alias, "Standard_..." */
+	size_t size;
+};
+
+struct dsvm_catalog {
+	struct ydoc *docs[_DOC_MAX];
+	struct dsvm_gpu_info *gpus;
+	uint16_t *device_ids; /* all GPUs' ids, each GPU's a slice */
+	size_t n_gpus;
+	struct pci_entry *pci; /* sorted by key */
+	size_t n_pci;
+	struct dsvm_size_info *sizes;
+	size_t n_sizes;
+	struct size_key *size_keys;
+	size_t n_size_keys;
+	struct dsvm_branch_info *branches;
+	size_t n_branches;
+	struct toolkit *toolkits;
+	size_t n_toolkits;
+};
+
+/* What one loader needs: the context for errors and the document being read. */
+struct loader {
+	struct dsvm_ctx *ctx;
+	struct dsvm_catalog *cat;
+	const struct ydoc *doc;
+};
+
+void dsvm_catalog_free(struct dsvm_catalog *cat)
+{
+	if (!cat)
+		return;
+	for (size_t i = 0; i < _DOC_MAX; i++)
+		ydoc_free(cat->docs[i]);
+	free(cat->gpus);
+	free(cat->device_ids);
+	free(cat->pci);
+	free(cat->sizes);
+	free(cat->size_keys);
+	free(cat->branches);
+	free(cat->toolkits);
+	free(cat);
+}
+
+/* The top-level list of a document: `key:` holding a sequence of mappings. */
+static int doc_list(struct loader *l, const char *key, const char *const *top_keys,
+		    const struct ynode **ret)
+{
+	const struct ynode *root = l->doc->root;
+	const struct ynode *list;
+	int r;
+
+	r = yexpect(l->ctx, l->doc, root, YNODE_MAPPING, "the catalog file");
+	if (r < 0)
+		return r;
+	r = ymap_check_keys(l->ctx, l->doc, root, top_keys);
+	if (r < 0)
+		return r;
+	list = ymap_get(root, key);
+	if (!list)
+		return yerror(l->ctx, l->doc, root, "missing required key '%s'", key);
+	r = yexpect(l->ctx, l->doc, list, YNODE_SEQUENCE, key);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list->n; i++) {
+		r = yexpect(l->ctx, l->doc, list->items[i], YNODE_MAPPING, "an entry");
+		if (r < 0)
+			return r;
+	}
+	*ret = list;
+	return 0;
+}
+
+static bool is_digits(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* "580.95.05", "455.23", "12.8.1": 1 to 4 dot-separated runs of up to 6 digits. */
+static bool is_dotted_version(const char *s, unsigned min_parts)
+{
+	unsigned parts = 0;
+	size_t run = 0;
+
+	for (const char *p = s;; p++) {
+		if (isdigit((unsigned char)*p)) {
+			if (++run > 6)
+				return false;
+			continue;
+		}
+		if (*p != '.' && *p != '\0')
+			return false;
+		if (run == 0)
+			return false;
+		parts++;
+		run = 0;
+		if (*p == '\0')
+			break;
+	}
+	return parts >= min_parts && parts <= 4;
+}
+
+/* A PCI device id as pci.ids writes it: exactly four hex digits. */
+static int parse_pci_id(const char *s, uint16_t *ret)
+{
+	unsigned v = 0;
+
+	if (strlen(s) != 4)
+		return -EINVAL;
+	for (size_t i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+		int c = tolower((unsigned char)s[i]);
+
+		v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : c - 'a' + 10);
+	}
+	*ret = (uint16_t)v;
+	return 0;
+}
+
+static int get_kind(struct loader *l, const struct ynode *map, const char *key,
+		    enum dsvm_driver_kind *ret)
+{
+	const char *s = NULL;
+	enum dsvm_driver_kind kind;
+	int r;
+
+	r = yget_str(l->ctx, l->doc, map, key, true, &s);
+	if (r < 0)
+		return r;
+	kind = dsvm_driver_kind_from_string(s);
+	if (kind == DSVM_DRIVER_INVALID)
+		return yerror(l->ctx, l->doc, ymap_get(map, key),
+			      "unknown driver kind '%s'; use none, nvidia-open, "
+			      "nvidia-proprietary, nvidia-legacy-470, nvidia-grid, amd-rocm or "
+			      "amd-radeon-pro",
+			      s);
+	*ret = kind;
+	return 0;
+}
+
+/* An optional branch field: digits only ("580"). */
+static int get_branch(struct loader *l, const struct ynode *map, const char *key,
+		      const char **ret)
+{
+	const char *s = NULL;
+	int r;
+
+	r = yget_str(l->ctx, l->doc, map, key, false, &s);
+	if (r < 0)
+		return r;
+	if (s && !is_digits(s, 4))
+		return yerror(l->ctx, l->doc, ymap_get(map, key),
+			      "'%s' must be a driver branch number like '580', got '%s'", key, s);
+	*ret = s;
+	return 0;
+}
+
+static int pci_entry_cmp(const void *a, const void *b)
+{
+	const struct pci_entry *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static int check_gpu(struct loader *l, const struct ynode *node, const struct dsvm_gpu_info *g)
+{
+	const char *what = NULL;
+
+	if (g->switch_only) {
+		if (g->driver_kind != DSVM_DRIVER_NONE)
+			what = "an NVSwitch entry ('switch: true') takes 'driver: none'";
+	} else if (g->driver_kind == DSVM_DRIVER_NONE) {
+		what = "a GPU needs a driver kind other than none";
+	} else if (dsvm_driver_kind_vendor(g->driver_kind) != g->vendor) {
+		what = "the driver kind is for another vendor than the GPU's";
+	} else if (g->vendor == DSVM_VENDOR_NVIDIA && !g->compute_capability) {
+		what = "an NVIDIA GPU needs 'compute_capability'";
+	} else if (g->driver_kind == DSVM_DRIVER_NVIDIA_OPEN && !g->open_module) {
+		what = "driver nvidia-open needs 'open_module: true'";
+	} else if ((g->driver_kind == DSVM_DRIVER_NVIDIA_PROPRIETARY ||
+		    g->driver_kind == DSVM_DRIVER_NVIDIA_LEGACY_470) &&
+		   !g->proprietary_module) {
+		what = "a proprietary driver kind contradicts 'proprietary_module: false'";
+	}
+	if (!what && g->vendor != DSVM_VENDOR_NVIDIA &&
+	    (g->compute_capability || g->max_branch || g->min_branch || g->open_module))
+		what = "compute_capability, max_branch, min_branch and open_module are for "
+		       "NVIDIA GPUs";
+	if (!what && g->compute_capability && !is_dotted_version(g->compute_capability, 2))
+		what = "'compute_capability' must look like '8.0'";
+	if (!what && g->min_branch && g->max_branch &&
+	    version_compare(g->min_branch, g->max_branch) > 0)
+		what = "'min_branch' is above 'max_branch'";
+	if (what)
+		return yerror(l->ctx, l->doc, node, "GPU '%s': %s", g->key, what);
+	return 0;
+}
+
+static int load_gpu(struct loader *l, const struct ynode *map, struct dsvm_gpu_info *g,
+		    uint16_t *ids, size_t *n_ids)
+{
+	static const char *const keys[] = {
+		"key",	      "vendor",	    "model",	  "pci",
+		"architecture", "compute_capability", "driver", "max_branch",
+		"min_branch",   "open_module", "proprietary_module", "switch",
+		NULL,
+	};
+	const struct ynode *pci;
+	const char *vendor = NULL;
+	int r;
+
+	r = ymap_check_keys(l->ctx, l->doc, map, keys);
+	if (r < 0)
+		return r;
+	if ((r = yget_str(l->ctx, l->doc, map, "key", true, &g->key)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "vendor", true, &vendor)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "model", true, &g->model)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "architecture", true, &g->architecture)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "compute_capability", false,
+			  &g->compute_capability)) < 0 ||
+	    (r = get_kind(l, map, "driver", &g->driver_kind)) < 0 ||
+	    (r = get_branch(l, map, "max_branch", &g->max_branch)) < 0 ||
+	    (r = get_branch(l, map, "min_branch", &g->min_branch)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "open_module", &g->open_module)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "switch", &g->switch_only)) < 0)
+		return r;
+
+	if (streq(vendor, "nvidia")) {
+		g->vendor = DSVM_VENDOR_NVIDIA;
+		g->vendor_id = DSVM_PCI_VENDOR_NVIDIA;
+	} else if (streq(vendor, "amd")) {
+		g->vendor = DSVM_VENDOR_AMD;
+		g->vendor_id = DSVM_PCI_VENDOR_AMD;
+	} else {
+		return yerror(l->ctx, l->doc, ymap_get(map, "vendor"),
+			      "unknown vendor '%s'; use nvidia or amd", vendor);
+	}
+	/* The proprietary flavour is the default for NVIDIA; Blackwell and GH200 say false. */
+	g->proprietary_module = g->vendor == DSVM_VENDOR_NVIDIA && !g->switch_only;
+	r = yget_bool(l->ctx, l->doc, map, "proprietary_module", &g->proprietary_module);
+	if (r < 0)
+		return r;
+
+	pci = ymap_get(map, "pci");
+	if (!pci)
+		return yerror(l->ctx, l->doc, map, "missing required key 'pci'");
+	r = yexpect(l->ctx, l->doc, pci, YNODE_SEQUENCE, "'pci' (a list of device ids)");
+	if (r < 0)
+		return r;
+	if (pci->n == 0)
+		return yerror(l->ctx, l->doc, pci, "GPU '%s' lists no PCI device id", g->key);
+	for (size_t i = 0; i < pci->n; i++) {
+		const struct ynode *id = pci->items[i];
+
+		if (id->kind != YNODE_SCALAR || parse_pci_id(id->value, &ids[*n_ids]) < 0)
+			return yerror(l->ctx, l->doc, id,
+				      "bad PCI device id '%s'; give four hex digits, quoted, as "
+				      "pci.ids writes them (\"20b5\")",
+				      id->kind == YNODE_SCALAR ? id->value
+							       : ynode_kind_name(id->kind));
+		(*n_ids)++;
+	}
+	return check_gpu(l, map, g);
+}
+
+static int load_gpus(struct loader *l)
+{
+	static const char *const top[] = { "gpus", NULL };
+	struct dsvm_catalog *cat = l->cat;
+	const struct ynode *list;
+	size_t n_ids = 0, total = 0;
+	int r;
+
+	r = doc_list(l, "gpus", top, &list);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ynode *pci = ymap_get(list->items[i], "pci");
+
+		if (pci && pci->kind == YNODE_SEQUENCE)
+			total += pci->n;
+	}
+	cat->gpus = calloc(list->n ? list->n : 1, sizeof(*cat->gpus));
+	cat->device_ids = calloc(total ? total : 1, sizeof(*cat->device_ids));
+	cat->pci = calloc(total ? total : 1, sizeof(*cat->pci));
+	if (!cat->gpus || !cat->device_ids || !cat->pci)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < list->n; i++) {
+		struct dsvm_gpu_info *g = &cat->gpus[i];
+		size_t first = n_ids;
+
+		/* Each GPU's ids are a slice of the shared array; pci lists larger than counted
+		 * above cannot happen, the count came from the same nodes. */
+		r = load_gpu(l, list->items[i], g, cat->device_ids, &n_ids);
+		if (r < 0)
+			return r;
+		g->device_ids = cat->device_ids + first;
+		g->n_device_ids = n_ids - first;
+		for (size_t j = 0; j < i; j++)
+			if (streq(cat->gpus[j].key, g->key))
+				return yerror(l->ctx, l->doc, ymap_get(list->items[i], "key"),
+					      "duplicate GPU key '%s'", g->key);
+		for (size_t j = first; j < n_ids; j++)
+			cat->pci[j] = (struct pci_entry){
+				.key = (uint32_t)g->vendor_id << 16 | cat->device_ids[j],
+				.gpu = i,
+			};
+		cat->n_gpus = i + 1;
+	}
+	cat->n_pci = n_ids;
+	qsort(cat->pci, cat->n_pci, sizeof(*cat->pci), pci_entry_cmp);
+	for (size_t i = 1; i < cat->n_pci; i++) {
+		const struct dsvm_gpu_info *a, *b;
+		const struct ynode *map;
+
+		if (cat->pci[i].key != cat->pci[i - 1].key)
+			continue;
+		a = &cat->gpus[cat->pci[i - 1].gpu];
+		b = &cat->gpus[cat->pci[i].gpu];
+		if (cat->pci[i].gpu < cat->pci[i - 1].gpu) {
+			const struct dsvm_gpu_info *t = a;
+
+			a = b;
+			b = t;
+		}
+		map = list->items[b - cat->gpus];
+		return yerror(l->ctx, l->doc, ymap_get(map, "pci"),
+			      "duplicate PCI id %04x:%04x: GPU '%s' repeats an id of GPU '%s'",
+			      cat->pci[i].key >> 16, cat->pci[i].key & 0xffff, b->key, a->key);
+	}
+	return 0;
+}
+
+static int load_drivers(struct loader *l)
+{
+	static const char *const top[] = { "toolkits", "branches", NULL };
+	static const char *const toolkit_keys[] = { "cuda", "linux", "windows", NULL };
+	static const char *const branch_keys[] = { "branch", "track", "linux", "windows", NULL };
+	static const char *const tracks[] = { "production", "lts", "new-feature", "legacy", "grid",
+					      NULL };
+	struct dsvm_catalog *cat = l->cat;
+	const struct ynode *list;
+	int r;
+
+	r = doc_list(l, "toolkits", top, &list);
+	if (r < 0)
+		return r;
+	cat->toolkits = calloc(list->n ? list->n : 1, sizeof(*cat->toolkits));
+	if (!cat->toolkits)
+		return -ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ynode *map = list->items[i];
+		struct toolkit *t = &cat->toolkits[i];
+
+		if ((r = ymap_check_keys(l->ctx, l->doc, map, toolkit_keys)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "cuda", true, &t->cuda)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "linux", true, &t->linux_min)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "windows", false, &t->windows_min)) < 0)
+			return r;
+		if (!is_dotted_version(t->cuda, 3) || strchr(t->cuda, '.') == NULL ||
+		    strlen(t->cuda) >= 16)
+			return yerror(l->ctx, l->doc, ymap_get(map, "cuda"),
+				      "'cuda' must be a toolkit version like '12.8.1', got '%s'",
+				      t->cuda);
+		if (!is_dotted_version(t->linux_min, 2))
+			return yerror(l->ctx, l->doc, ymap_get(map, "linux"),
+				      "'linux' must be a driver version like '570.124.06', got '%s'",
+				      t->linux_min);
+		if (t->windows_min && !is_dotted_version(t->windows_min, 2))
+			return yerror(l->ctx, l->doc, ymap_get(map, "windows"),
+				      "'windows' must be a driver version like '572.61', got '%s'",
+				      t->windows_min);
+		for (size_t j = 0; j < i; j++)
+			if (version_compare(cat->toolkits[j].cuda, t->cuda) == 0)
+				return yerror(l->ctx, l->doc, ymap_get(map, "cuda"),
+					      "duplicate toolkit '%s'", t->cuda);
+		cat->n_toolkits = i + 1;
+	}
+
+	list = ymap_get(l->doc->root, "branches");
+	if (!list)
+		return yerror(l->ctx, l->doc, l->doc->root, "missing required key 'branches'");
+	r = yexpect(l->ctx, l->doc, list, YNODE_SEQUENCE, "branches");
+	if (r < 0)
+		return r;
+	cat->branches = calloc(list->n ? list->n : 1, sizeof(*cat->branches));
+	if (!cat->branches)
+		return -ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ynode *map = list->items[i];
+		struct dsvm_branch_info *b = &cat->branches[i];
+		size_t k;
+
+		r = yexpect(l->ctx, l->doc, map, YNODE_MAPPING, "a branch");
+		if (r < 0)
+			return r;
+		if ((r = ymap_check_keys(l->ctx, l->doc, map, branch_keys)) < 0 ||
+		    (r = get_branch(l, map, "branch", &b->branch)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "track", true, &b->track)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "linux", true, &b->linux_version)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, map, "windows", false, &b->windows_version)) < 0)
+			return r;
+		if (!b->branch)
+			return yerror(l->ctx, l->doc, map, "missing required key 'branch'");
+		for (k = 0; tracks[k]; k++)
+			if (streq(tracks[k], b->track))
+				break;
+		if (!tracks[k])
+			return yerror(l->ctx, l->doc, ymap_get(map, "track"),
+				      "unknown track '%s'; use production, lts, new-feature, legacy "
+				      "or grid",
+				      b->track);
+		if (!is_dotted_version(b->linux_version, 2) ||
+		    strncmp(b->linux_version, b->branch, strlen(b->branch)) != 0 ||
+		    b->linux_version[strlen(b->branch)] != '.')
+			return yerror(l->ctx, l->doc, ymap_get(map, "linux"),
+				      "'linux' must be a release of branch %s like '%s.95.05', got "
+				      "'%s'",
+				      b->branch, b->branch, b->linux_version);
+		if (b->windows_version && !is_dotted_version(b->windows_version, 2))
+			return yerror(l->ctx, l->doc, ymap_get(map, "windows"),
+				      "'windows' must be a driver version like '581.42', got '%s'",
+				      b->windows_version);
+		for (size_t j = 0; j < i; j++)
+			if (streq(cat->branches[j].branch, b->branch) &&
+			    streq(cat->branches[j].track, b->track))
+				return yerror(l->ctx, l->doc, ymap_get(map, "branch"),
+					      "duplicate branch %s on track %s", b->branch,
+					      b->track);
+		cat->n_branches = i + 1;
+	}
+	return 0;
+}
+
+/* "1", "2", "1/6": a GPU count, whole or a fraction of one GPU. */
+static int parse_gpu_count(const char *s, unsigned *ret_num, unsigned *ret_den)
+{
+	unsigned long num, den = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	num = strtoul(s, &end, 10);
+	if (*end == '/') {
+		if (!isdigit((unsigned char)end[1]))
+			return -EINVAL;
+		den = strtoul(end + 1, &end, 10);
+	}
+	if (*end || num == 0 || den == 0 || num > 64 || den > 64)
+		return -EINVAL;
+	*ret_num = (unsigned)num;
+	*ret_den = (unsigned)den;
+	return 0;
+}
+
+static bool is_size_name(const char *s)
+{
+	if (strncmp(s, "Standard_", 9) != 0 || !s[9] || strlen(s) >= 64)
+		return false;
+	for (s += 9; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+/* Skip an optional "Standard_" (any case) so lookups compare the distinctive part. */
+static const char *size_short(const char *s)
+{
+	return strncasecmp(s, "Standard_", 9) == 0 ? s + 9 : s;
+}
+
+static int add_size_key(struct loader *l, const struct ynode *node, const char *name, size_t size)
+{
+	struct dsvm_catalog *cat = l->cat;
+
+	if (!is_size_name(name))
+		return yerror(l->ctx, l->doc, node,
+			      "bad size name '%s'; Azure size names look like "
+			      "'Standard_NC24ads_A100_v4'",
+			      name);
+	for (size_t i = 0; i < cat->n_size_keys; i++)
+		if (strcasecmp(size_short(cat->size_keys[i].name), size_short(name)) == 0)
+			return yerror(l->ctx, l->doc, node,
+				      "duplicate size name '%s' (also '%s'); each size is listed "
+				      "once",
+				      name, cat->size_keys[i].name);
+	cat->size_keys[cat->n_size_keys++] = (struct size_key){ .name = name, .size = size };
+	return 0;
+}
+
+static int find_gpu_key(const struct dsvm_catalog *cat, const char *key,
+			const struct dsvm_gpu_info **ret)
+{
+	for (size_t i = 0; i < cat->n_gpus; i++)
+		if (streq(cat->gpus[i].key, key)) {
+			*ret = &cat->gpus[i];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* The family's pinned branch must exist on the track its driver kind installs from. */
+static int check_family_branch(struct loader *l, const struct ynode *node,
+			       enum dsvm_driver_kind kind, const char *branch)
+{
+	bool grid = kind == DSVM_DRIVER_NVIDIA_GRID;
+
+	if (dsvm_driver_kind_vendor(kind) != DSVM_VENDOR_NVIDIA)
+		return yerror(l->ctx, l->doc, node, "'branch' is for NVIDIA driver kinds only");
+	for (size_t i = 0; i < l->cat->n_branches; i++) {
+		const struct dsvm_branch_info *b = &l->cat->branches[i];
+
+		if (streq(b->branch, branch) && streq(b->track, "grid") == grid)
+			return 0;
+	}
+	return yerror(l->ctx, l->doc, node,
+		      "branch %s is not a %s branch in cuda-drivers.yaml; add it there first",
+		      branch, grid ? "grid" : "datacenter");
+}
+
+static int load_family(struct loader *l, const struct ynode *map)
+{
+	static const char *const keys[] = { "family",	  "series",   "gpu",	 "driver",
+					    "branch",	  "infiniband", "nvswitch", "retired",
+					    "sizes",	  NULL };
+	static const char *const size_keys[] = { "name",	"gpus",	    "pci_gpus", "infiniband",
+						 "nvswitch", "aliases", NULL };
+	struct dsvm_catalog *cat = l->cat;
+	struct dsvm_size_info proto = { 0 };
+	const struct ynode *sizes;
+	const char *gpu_key = NULL;
+	bool ib = false, nvswitch = false;
+	int r;
+
+	if ((r = ymap_check_keys(l->ctx, l->doc, map, keys)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "family", true, &proto.family)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "series", true, &proto.series)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "gpu", true, &gpu_key)) < 0 ||
+	    (r = get_kind(l, map, "driver", &proto.driver_kind)) < 0 ||
+	    (r = get_branch(l, map, "branch", &proto.branch)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "infiniband", &ib)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "nvswitch", &nvswitch)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "retired", &proto.retired)) < 0)
+		return r;
+	if (find_gpu_key(cat, gpu_key, &proto.gpu) < 0)
+		return yerror(l->ctx, l->doc, ymap_get(map, "gpu"),
+			      "unknown GPU '%s'; it must be a key in gpus.yaml", gpu_key);
+	if (proto.gpu->switch_only)
+		return yerror(l->ctx, l->doc, ymap_get(map, "gpu"),
+			      "'%s' is an NVSwitch, not a GPU a size can carry", gpu_key);
+	if (dsvm_driver_kind_vendor(proto.driver_kind) != proto.gpu->vendor)
+		return yerror(l->ctx, l->doc, ymap_get(map, "driver"),
+			      "driver kind '%s' does not drive GPU '%s' (vendor %s)",
+			      dsvm_driver_kind_to_string(proto.driver_kind), gpu_key,
+			      dsvm_gpu_vendor_to_string(proto.gpu->vendor));
+	if (proto.branch) {
+		r = check_family_branch(l, ymap_get(map, "branch"), proto.driver_kind,
+					proto.branch);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < cat->n_sizes; i++)
+		if (streq(cat->sizes[i].family, proto.family))
+			return yerror(l->ctx, l->doc, ymap_get(map, "family"),
+				      "duplicate family '%s'", proto.family);
+
+	sizes = ymap_get(map, "sizes");
+	if (!sizes)
+		return yerror(l->ctx, l->doc, map, "missing required key 'sizes'");
+	r = yexpect(l->ctx, l->doc, sizes, YNODE_SEQUENCE, "sizes");
+	if (r < 0)
+		return r;
+	if (sizes->n == 0)
+		return yerror(l->ctx, l->doc, sizes, "family '%s' lists no size", proto.family);
+
+	for (size_t i = 0; i < sizes->n; i++) {
+		const struct ynode *s = sizes->items[i];
+		struct dsvm_size_info *info = &cat->sizes[cat->n_sizes];
+		const char **aliases = NULL;
+		const char *count = NULL;
+		unsigned long long pci_gpus = 0;
+		size_t n_aliases = 0;
+
+		*info = proto;
+		info->infiniband = ib;
+		info->nvswitch = nvswitch;
+		if ((r = yexpect(l->ctx, l->doc, s, YNODE_MAPPING, "a size")) < 0 ||
+		    (r = ymap_check_keys(l->ctx, l->doc, s, size_keys)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, s, "name", true, &info->name)) < 0 ||
+		    (r = yget_str(l->ctx, l->doc, s, "gpus", true, &count)) < 0 ||
+		    (r = yget_uint(l->ctx, l->doc, s, "pci_gpus", false, 64, &pci_gpus)) < 0 ||
+		    (r = yget_bool(l->ctx, l->doc, s, "infiniband", &info->infiniband)) < 0 ||
+		    (r = yget_bool(l->ctx, l->doc, s, "nvswitch", &info->nvswitch)) < 0)
+			return r;
+		if (parse_gpu_count(count, &info->gpus_num, &info->gpus_den) < 0)
+			return yerror(l->ctx, l->doc, ymap_get(s, "gpus"),
+				      "bad GPU count '%s'; write a whole number ('8') or a fraction "
+				      "of one GPU ('1/6')",
+				      count);
+		/* A partial GPU is one virtual function; whole GPUs are one function each. */
+		info->pci_gpus = pci_gpus ? (unsigned)pci_gpus
+					  : (info->gpus_num + info->gpus_den - 1) / info->gpus_den;
+		r = add_size_key(l, ymap_get(s, "name"), info->name, cat->n_sizes);
+		if (r < 0)
+			return r;
+		r = yget_str_list(l->ctx, l->doc, s, "aliases", &aliases, &n_aliases);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < n_aliases && r >= 0; j++)
+			r = add_size_key(l, ymap_get(s, "aliases"), aliases[j], cat->n_sizes);
+		free(aliases);
+		if (r < 0)
+			return r;
+		cat->n_sizes++;
+	}
+	return 0;
+}
+
+static int load_sizes(struct loader *l)
+{
+	static const char *const top[] = { "families", NULL };
+	struct dsvm_catalog *cat = l->cat;
+	const struct ynode *list;
+	size_t total = 0, keys = 0;
+	int r;
+
+	r = doc_list(l, "families", top, &list);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ynode *sizes = ymap_get(list->items[i], "sizes");
+
+		if (!sizes || sizes->kind != YNODE_SEQUENCE)
+			continue;
+		total += sizes->n;
+		for (size_t j = 0; j < sizes->n; j++) {
+			const struct ynode *a = ymap_get(sizes->items[j], "aliases");
+
+			keys += 1 + (a ? (a->kind == YNODE_SEQUENCE ? a->n : 1) : 0);
+		}
+	}
+	cat->sizes = calloc(total ? total : 1, sizeof(*cat->sizes));
+	cat->size_keys = calloc(keys ? keys : 1, sizeof(*cat->size_keys));
+	if (!cat->sizes || !cat->size_keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < list->n; i++) {
+		r = load_family(l, list->items[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog **ret)
+{
+	static int (*const loaders[_DOC_MAX])(struct loader *) = {
+		[DOC_GPUS] = load_gpus,
+		[DOC_DRIVERS] = load_drivers,
+		[DOC_SIZES] = load_sizes,
+	};
+	struct dsvm_catalog *cat;
+	int r = 0;
+
+	if (!ctx || !dir || !ret)
+		return -EINVAL;
+	cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return -ENOMEM;
+	/* Order matters: sizes name GPUs and branches, so those load first. */
+	for (size_t i = 0; i < _DOC_MAX && r >= 0; i++) {
+		_cleanup_free_ char *path = strdup_printf("%s/%s", dir, doc_names[i]);
+		struct loader l = { .ctx = ctx, .cat = cat };
+
+		if (!path) {
+			r = -ENOMEM;
+			break;
+		}
+		r = ydoc_load(ctx, path, &cat->docs[i]);
+		if (r < 0)
+			break;
+		l.doc = cat->docs[i];
+		r = loaders[i](&l);
+		if (r == -ENOMEM)
+			dsvm_set_error(ctx, r, "out of memory loading '%s'", path);
+	}
+	if (r < 0) {
+		dsvm_catalog_free(cat);
+		return r;
+	}
+	*ret = cat;
+	return 0;
+}
+
+int dsvm_catalog_find_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id, uint16_t device_id,
+			  const struct dsvm_gpu_info **ret)
+{
+	struct pci_entry key = { .key = (uint32_t)vendor_id << 16 | device_id };
+	const struct pci_entry *e;
+
+	if (!cat || !ret)
+		return -EINVAL;
+	e = bsearch(&key, cat->pci, cat->n_pci, sizeof(*cat->pci), pci_entry_cmp);
+	if (!e)
+		return -ENOENT;
+	*ret = &cat->gpus[e->gpu];
+	return 0;
+}
+
+int dsvm_catalog_get_gpu(const struct dsvm_catalog *cat, const char *key,
+			 const struct dsvm_gpu_info **ret)
+{
+	if (!cat || !key || !ret)
+		return -EINVAL;
+	return find_gpu_key(cat, key, ret);
+}
+
+int dsvm_catalog_find_size(const struct dsvm_catalog *cat, const char *name,
+			   const struct dsvm_size_info **ret)
+{
+	const char *want;
+
+	if (!cat || !name || !ret)
+		return -EINVAL;
+	want = size_short(name);
+	if (!*want)
+		return -ENOENT;
+	/* Some 80 names: a scan costs less than keeping a second, normalised copy sorted. */
+	for (size_t i = 0; i < cat->n_size_keys; i++)
+		if (strcasecmp(size_short(cat->size_keys[i].name), want) == 0) {
+			*ret = &cat->sizes[cat->size_keys[i].size];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+size_t dsvm_catalog_n_gpus(const struct dsvm_catalog *cat)
+{
+	return cat ? cat->n_gpus : 0;
+}
+
+const struct dsvm_gpu_info *dsvm_catalog_gpu_at(const struct dsvm_catalog *cat, size_t i)
+{
+	return cat && i < cat->n_gpus ? &cat->gpus[i] : NULL;
+}
+
+size_t dsvm_catalog_n_sizes(const struct dsvm_catalog *cat)
+{
+	return cat ? cat->n_sizes : 0;
+}
+
+const struct dsvm_size_info *dsvm_catalog_size_at(const struct dsvm_catalog *cat, size_t i)
+{
+	return cat && i < cat->n_sizes ? &cat->sizes[i] : NULL;
+}
+
+size_t dsvm_catalog_n_branches(const struct dsvm_catalog *cat)
+{
+	return cat ? cat->n_branches : 0;
+}
+
+const struct dsvm_branch_info *dsvm_catalog_branch_at(const struct dsvm_catalog *cat, size_t i)
+{
+	return cat && i < cat->n_branches ? &cat->branches[i] : NULL;
+}
+
+static bool branch_fits(const struct dsvm_gpu_info *gpu, const char *branch)
+{
+	if (!gpu)
+		return true;
+	if (gpu->max_branch && version_compare(branch, gpu->max_branch) > 0)
+		return false;
+	if (gpu->min_branch && version_compare(branch, gpu->min_branch) < 0)
+		return false;
+	return true;
+}
+
+/* The newest branch on one of the tracks (NULL-terminated) that gpu accepts. */
+static int newest_on_tracks(const struct dsvm_catalog *cat, const struct dsvm_gpu_info *gpu,
+			    const char *const *tracks, char ret_branch[16])
+{
+	const char *best = NULL;
+
+	for (size_t i = 0; i < cat->n_branches; i++) {
+		const struct dsvm_branch_info *b = &cat->branches[i];
+		bool on_track = false;
+
+		for (size_t t = 0; tracks[t]; t++)
+			on_track = on_track || streq(tracks[t], b->track);
+		if (!on_track || !branch_fits(gpu, b->branch))
+			continue;
+		if (!best || version_compare(b->branch, best) > 0)
+			best = b->branch;
+	}
+	if (!best)
+		return -ENOENT;
+	snprintf(ret_branch, 16, "%s", best);
+	return 0;
+}
+
+int dsvm_catalog_newest_branch(const struct dsvm_catalog *cat, const struct dsvm_gpu_info *gpu,
+			       char ret_branch[16])
+{
+	static const char *const datacenter[] = { "production", "lts", "legacy", NULL };
+
+	if (!cat || !gpu || !ret_branch)
+		return -EINVAL;
+	if (gpu->vendor != DSVM_VENDOR_NVIDIA || gpu->switch_only)
+		return -ENOENT;
+	return newest_on_tracks(cat, gpu, datacenter, ret_branch);
+}
+
+int dsvm_catalog_grid_branch(const struct dsvm_catalog *cat, const struct dsvm_gpu_info *gpu,
+			     char ret_branch[16])
+{
+	static const char *const grid[] = { "grid", NULL };
+
+	if (!cat || !ret_branch)
+		return -EINVAL;
+	if (gpu && gpu->vendor != DSVM_VENDOR_NVIDIA)
+		return -ENOENT;
+	return newest_on_tracks(cat, gpu, grid, ret_branch);
+}
+
+static int parse_platform(const char *platform, bool *ret_windows)
+{
+	if (platform && streq(platform, "linux"))
+		*ret_windows = false;
+	else if (platform && streq(platform, "windows"))
+		*ret_windows = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The driver version a branch stands for: its newest known release on the platform, preferring
+ * the datacenter entry over the grid one of the same number.
+ */
+static const char *branch_release(const struct dsvm_catalog *cat, const char *branch, bool windows)
+{
+	const char *found = NULL;
+
+	for (size_t i = 0; i < cat->n_branches; i++) {
+		const struct dsvm_branch_info *b = &cat->branches[i];
+		const char *v = windows ? b->windows_version : b->linux_version;
+
+		if (!streq(b->branch, branch) || !v)
+			continue;
+		if (!streq(b->track, "grid"))
+			return v;
+		if (!found)
+			found = v;
+	}
+	return found;
+}
+
+int dsvm_catalog_cuda_max(const struct dsvm_catalog *cat, const char *platform, const char *driver,
+			  char ret_cuda[16])
+{
+	char synthetic[32];
+	const char *best = NULL;
+	bool windows;
+
+	if (!cat || !driver || !ret_cuda || parse_platform(platform, &windows) < 0)
+		return -EINVAL;
+	if (is_digits(driver, 4)) {
+		const char *v = branch_release(cat, driver, windows);
+
+		/* An unknown branch stands for its highest possible release. */
+		if (!v) {
+			snprintf(synthetic, sizeof(synthetic), "%s.999999.999999", driver);
+			v = synthetic;
+		}
+		driver = v;
+	} else if (!is_dotted_version(driver, 2)) {
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cat->n_toolkits; i++) {
+		const struct toolkit *t = &cat->toolkits[i];
+		const char *min = windows ? t->windows_min : t->linux_min;
+
+		if (!min || version_compare(driver, min) < 0)
+			continue;
+		if (!best || version_compare(t->cuda, best) > 0)
+			best = t->cuda;
+	}
+	if (!best)
+		return -ENOENT;
+	snprintf(ret_cuda, 16, "%s", best);
+	return 0;
+}
+
+int dsvm_catalog_cuda_min_driver(const struct dsvm_catalog *cat, const char *platform,
+				 const char *cuda, const char **ret_driver)
+{
+	char full[32];
+	bool windows;
+	const char *dot;
+
+	if (!cat || !cuda || !ret_driver || parse_platform(platform, &windows) < 0 ||
+	    !is_dotted_version(cuda, 2) || strlen(cuda) > 16)
+		return -EINVAL;
+	/* "12.4" means the GA release, 12.4.0. */
+	dot = strchr(cuda, '.');
+	snprintf(full, sizeof(full), "%s%s", cuda, strchr(dot + 1, '.') ? "" : ".0");
+	for (size_t i = 0; i < cat->n_toolkits; i++) {
+		const struct toolkit *t = &cat->toolkits[i];
+		const char *min = windows ? t->windows_min : t->linux_min;
+
+		if (version_compare(t->cuda, full) != 0)
+			continue;
+		if (!min)
+			return -ENOENT;
+		*ret_driver = min;
+		return 0;
+	}
+	return -ENOENT;
+}
