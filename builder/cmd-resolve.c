@@ -7,6 +7,7 @@
 
 #include "builder.h"
 #include "dsvm/catalog.h"
+#include "dsvm/detect.h"
 #include "dsvm/cli.h"
 #include "dsvm/lock.h"
 #include "dsvm/manifest.h"
@@ -26,11 +27,16 @@ static void help(void)
 	       "  --branch B          driver branch within the kind (e.g. 580)\n"
 	       "  --vm-size S         an Azure size (Standard_NC24ads_A100_v4): kind, family and\n"
 	       "                      fabric from the hardware catalog\n"
+	       "  --gpu auto          detect this machine (PCI and cloud-init's instance data "
+	       "under\n"
+	       "                      --sysroot; IMDS is not asked) and choose as firstboot would\n"
 	       "  --gpu none          the same as --driver-kind none\n"
+	       "  --sysroot DIR       where --gpu auto reads /sys, /proc and /run (default /)\n"
 	       "  --infiniband, --nvswitch   the target has that fabric\n"
 	       "  --arch A            architecture (default: the edition's first)\n\n"
 	       "Options:\n"
-	       "  --all-driver-kinds  also stage the driver stacks of every other kind the edition\n"
+	       "  --all-driver-kinds  also stage the driver stacks of every other kind the "
+	       "edition\n"
 	       "                      serves (action \"stage\"), so firstboot can switch offline\n"
 	       "  --catalog DIR       hardware catalog (default: ../hardware beside the edition)\n"
 	       "  -o, --output LOCK   where to write the lock ('-' for standard output)\n"
@@ -51,13 +57,24 @@ struct resolve_args {
 	const char *vm_size;
 	const char *gpu;
 	const char *arch;
+	const char *sysroot;
 	bool infiniband, nvswitch, all_kinds, verbose;
 };
 
 static int parse_args(int argc, char **argv, struct resolve_args *a)
 {
-	enum { OPT_KIND = 256, OPT_BRANCH, OPT_SIZE, OPT_GPU, OPT_ARCH, OPT_IB, OPT_NVS, OPT_ALL,
-	       OPT_CATALOG };
+	enum {
+		OPT_KIND = 256,
+		OPT_BRANCH,
+		OPT_SIZE,
+		OPT_GPU,
+		OPT_ARCH,
+		OPT_IB,
+		OPT_NVS,
+		OPT_ALL,
+		OPT_CATALOG,
+		OPT_SYSROOT
+	};
 	static const struct option options[] = {
 		{ "driver-kind", required_argument, NULL, OPT_KIND },
 		{ "branch", required_argument, NULL, OPT_BRANCH },
@@ -68,6 +85,7 @@ static int parse_args(int argc, char **argv, struct resolve_args *a)
 		{ "nvswitch", no_argument, NULL, OPT_NVS },
 		{ "all-driver-kinds", no_argument, NULL, OPT_ALL },
 		{ "catalog", required_argument, NULL, OPT_CATALOG },
+		{ "sysroot", required_argument, NULL, OPT_SYSROOT },
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -104,6 +122,9 @@ static int parse_args(int argc, char **argv, struct resolve_args *a)
 		case OPT_CATALOG:
 			a->catalog = optarg;
 			break;
+		case OPT_SYSROOT:
+			a->sysroot = optarg;
+			break;
 		case 'o':
 			a->output = optarg;
 			break;
@@ -127,11 +148,25 @@ static int parse_args(int argc, char **argv, struct resolve_args *a)
 		return -EINVAL;
 	}
 	if (!!a->driver_kind + !!a->vm_size + !!a->gpu > 1) {
-		fprintf(stderr, "dsvm-build resolve: give one of --driver-kind, --vm-size, --gpu\n");
+		fprintf(stderr, "dsvm-build resolve: give one of --driver-kind, --vm-size, "
+				"--gpu\n");
 		return -EINVAL;
 	}
-	if (a->gpu && strcmp(a->gpu, "none") != 0) {
-		fprintf(stderr, "dsvm-build resolve: --gpu takes 'none' ('%s' given)\n", a->gpu);
+	if (a->gpu && strcmp(a->gpu, "none") != 0 && strcmp(a->gpu, "auto") != 0) {
+		fprintf(stderr, "dsvm-build resolve: --gpu takes 'auto' or 'none' ('%s' given)\n",
+			a->gpu);
+		return -EINVAL;
+	}
+	if (a->sysroot && !(a->gpu && strcmp(a->gpu, "auto") == 0)) {
+		fprintf(stderr, "dsvm-build resolve: --sysroot goes with --gpu auto\n");
+		return -EINVAL;
+	}
+	if (a->driver_kind && dsvm_driver_kind_from_string(a->driver_kind) == DSVM_DRIVER_INVALID) {
+		fprintf(stderr,
+			"dsvm-build resolve: '%s' is not a driver kind; use none, nvidia-open, "
+			"nvidia-proprietary, nvidia-legacy-470, nvidia-grid, amd-rocm or "
+			"amd-radeon-pro\n",
+			a->driver_kind);
 		return -EINVAL;
 	}
 	if (a->branch && !a->driver_kind) {
@@ -139,6 +174,36 @@ static int parse_args(int argc, char **argv, struct resolve_args *a)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --gpu auto: detect this machine and choose the way dsvm-firstboot does. */
+static int detect_target(struct dsvm_ctx *ctx, const struct resolve_args *a,
+			 const struct dsvm_catalog *cat, struct dsvm_target *t)
+{
+	struct dsvm_hw_options opts = { .no_imds = true };
+	struct dsvm_hw_summary summary;
+	struct dsvm_choice choice;
+	struct dsvm_hw *hw = NULL;
+	int r;
+
+	r = dsvm_ctx_set_sysroot(ctx, a->sysroot);
+	if (r < 0)
+		return dsvm_set_error(ctx, r, "--sysroot '%s' must be an absolute path",
+				      a->sysroot);
+	r = dsvm_hw_detect(ctx, &opts, &hw);
+	if (r < 0)
+		return r;
+	dsvm_hw_get_summary(hw, &summary);
+	r = dsvm_driver_select(ctx, cat, &summary, &choice);
+	if (r >= 0) {
+		for (size_t i = 0; i < choice.n_warnings; i++)
+			dsvm_log(ctx, DSVM_LOG_WARNING, "%s", choice.warnings[i].text);
+		dsvm_target_from_choice(&choice, &summary, t);
+		/* The edition names its own driver of the kind; the catalog's branch is advice. */
+		t->driver_branch[0] = '\0';
+	}
+	dsvm_hw_free(hw);
+	return r;
 }
 
 /* Build the target from the arguments; the catalog decides for --vm-size. */
@@ -150,15 +215,8 @@ static int make_target(struct dsvm_ctx *ctx, const struct resolve_args *a,
 	snprintf(t->reason, sizeof(t->reason), "default: a CPU machine");
 	if (a->driver_kind) {
 		t->driver_kind = dsvm_driver_kind_from_string(a->driver_kind);
-		if (t->driver_kind == DSVM_DRIVER_INVALID) {
-			fprintf(stderr,
-				"dsvm-build resolve: '%s' is not a driver kind; use none, "
-				"nvidia-open, nvidia-proprietary, nvidia-legacy-470, nvidia-grid, "
-				"amd-rocm or amd-radeon-pro\n",
-				a->driver_kind);
-			return -EINVAL;
-		}
-		snprintf(t->driver_branch, sizeof(t->driver_branch), "%s", a->branch ? a->branch : "");
+		snprintf(t->driver_branch, sizeof(t->driver_branch), "%s",
+			 a->branch ? a->branch : "");
 		snprintf(t->reason, sizeof(t->reason), "--driver-kind %s%s%s", a->driver_kind,
 			 a->branch ? " --branch " : "", a->branch ? a->branch : "");
 	} else if (a->vm_size) {
@@ -168,6 +226,11 @@ static int make_target(struct dsvm_ctx *ctx, const struct resolve_args *a,
 			return r;
 		/* The edition names its own driver of the kind; the catalog's branch is advice. */
 		t->driver_branch[0] = '\0';
+	} else if (a->gpu && strcmp(a->gpu, "auto") == 0) {
+		int r = detect_target(ctx, a, cat, t);
+
+		if (r < 0)
+			return r;
 	} else if (a->gpu) {
 		snprintf(t->reason, sizeof(t->reason), "--gpu none");
 	}
@@ -183,6 +246,8 @@ static void print_summary(const struct dsvm_lock *lock, const struct dsvm_target
 {
 	size_t n = dsvm_lock_count_components(lock), installed = 0;
 	const char *version = dsvm_lock_get_driver_field(lock, "version");
+	const char *cuda = dsvm_lock_get_driver_field(lock, "cuda_max");
+	char driver[96] = "no driver";
 
 	for (size_t i = 0; i < n; i++) {
 		struct dsvm_lock_entry e;
@@ -190,11 +255,12 @@ static void print_summary(const struct dsvm_lock *lock, const struct dsvm_target
 		if (dsvm_lock_get_entry(lock, i, &e) >= 0 && strcmp(e.action, "install") == 0)
 			installed++;
 	}
-	fprintf(stderr, "dsvm-build: %s for %s%s%s: %zu to install, %zu staged; driver %s%s%s -> %s\n",
+	if (version[0])
+		snprintf(driver, sizeof(driver), "driver %s%s%s", version,
+			 cuda[0] ? ", CUDA up to " : "", cuda);
+	fprintf(stderr, "dsvm-build: %s for %s%s%s: %zu to install, %zu staged; %s -> %s\n",
 		dsvm_lock_get_edition(lock), dsvm_driver_kind_to_string(t->driver_kind),
-		t->vm_size[0] ? " on " : "", t->vm_size, installed, n - installed,
-		version[0] ? version : "none", version[0] ? ", CUDA up to " : "",
-		dsvm_lock_get_driver_field(lock, "cuda_max"), output);
+		t->vm_size[0] ? " on " : "", t->vm_size, installed, n - installed, driver, output);
 }
 
 int cmd_resolve(int argc, char **argv)

@@ -12,7 +12,8 @@ static void help(void)
 {
 	printf("Usage: dsvm-build sbom LOCK [-o FILE]\n\n"
 	       "Write a CycloneDX 1.5 JSON SBOM of a lock: one component per locked component,\n"
-	       "with its package URL (deb, pypi, conda, generic) and the SHA-256 of every artifact.\n"
+	       "with its package URL (deb, pypi, conda, generic) and the SHA-256 of every "
+	       "artifact.\n"
 	       "The same lock always gives the same SBOM (no timestamp; the serial number derives\n"
 	       "from the lock's hash).\n\n"
 	       "  -o, --output FILE  write there atomically instead of standard output\n\n"

@@ -42,7 +42,10 @@ int builder_write_output(struct dsvm_ctx *ctx, const char *path, const char *tex
 		return 0;
 	}
 	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
+	if (r == -ENOSPC || r == -EIO || r == -EDQUOT)
 		return dsvm_set_error(ctx, r, "cannot write '%s': %s", path, strerror(-r));
+	/* Any other failure means the output cannot be created there (exit 73, not 66). */
+	if (r < 0)
+		return dsvm_set_error(ctx, -EROFS, "cannot create '%s': %s", path, strerror(-r));
 	return 0;
 }

@@ -5,7 +5,8 @@
 #include "dsvm/cli.h"
 
 static const struct dsvm_verb verbs[] = {
-	{ "validate", "check manifests: schema and constraints, file:line:col errors", cmd_validate },
+	{ "validate", "check manifests: schema and constraints, file:line:col errors",
+	  cmd_validate },
 	{ "resolve", "resolve an edition for a target and write the lock", cmd_resolve },
 	{ "sbom", "write a CycloneDX 1.5 SBOM of a lock", cmd_sbom },
 	{ NULL, NULL, NULL },

@@ -69,6 +69,10 @@ int mkdir_parents(const char *path, unsigned mode);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const unsigned char *in, size_t len, char *out);
 
+/* OpenSSL's SHA-256, fetched once per process (an EVP_MD *, kept opaque here). */
+struct evp_md_st;
+const struct evp_md_st *sha256_algorithm(void);
+
 /* SHA-256 of a buffer and of a file, as 64 lowercase hex characters plus NUL. */
 int sha256_buffer_hex(const void *data, size_t size, char ret_hex[65]);
 int sha256_file_hex(const char *path, char ret_hex[65]);

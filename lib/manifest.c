@@ -49,8 +49,7 @@ const char *component_kind_to_string(enum component_kind kind)
 	return kind < _KIND_MAX ? kind_names[kind] : "?";
 }
 
-const char *node_position(const struct ydoc *doc, const struct ynode *node, char *buf,
-			  size_t size)
+const char *node_position(const struct ydoc *doc, const struct ynode *node, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s:%u:%u", doc->path, node ? node->line : 1, node ? node->column : 1);
 	return buf;
@@ -60,13 +59,13 @@ const char *node_position(const struct ydoc *doc, const struct ynode *node, char
 struct parser {
 	struct dsvm_ctx *ctx;
 	const struct ydoc *doc;
-	char *dir;            /* directory of the file, for relative paths */
+	char *dir;	      /* directory of the file, for relative paths */
 	const char *platform; /* the edition's, or NULL when a component file is checked alone */
 };
 
 static const char *const floating_words[] = {
-	"latest", "stable", "current", "main", "master", "head", "nightly", "trunk", "tip",
-	"any",    "x",      "newest",  "default", "dev", NULL,
+	"latest", "stable", "current", "main",	 "master",  "head", "nightly", "trunk",
+	"tip",	  "any",    "x",       "newest", "default", "dev",  NULL,
 };
 
 /*
@@ -100,7 +99,7 @@ static bool is_loopback_http(const char *url)
 {
 	static const char *const hosts[] = { "http://127.0.0.1:", "http://127.0.0.1/",
 					     "http://localhost:", "http://localhost/",
-					     "http://[::1]:",     "http://[::1]/" };
+					     "http://[::1]:",	  "http://[::1]/" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(hosts); i++)
 		if (strncmp(url, hosts[i], strlen(hosts[i])) == 0)
@@ -146,7 +145,8 @@ static bool is_valid_name(const char *s)
 	if (!islower((unsigned char)s[0]) && !isdigit((unsigned char)s[0]))
 		return false;
 	for (; *s; s++)
-		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr(".+_-", *s))
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) &&
+		    !strchr(".+_-", *s))
 			return false;
 	return true;
 }
@@ -160,8 +160,7 @@ static int check_repo_path(struct parser *p, const struct ynode *node, const cha
 
 	if (path[0] == '/' || strstr(path, "\\"))
 		return yerror(p->ctx, p->doc, node,
-			      "path '%s' must be relative to this file, with '/' separators",
-			      path);
+			      "path '%s' must be relative to this file, with '/' separators", path);
 	full = path_join_relative(p->dir, path);
 	if (!full)
 		return -ENOMEM;
@@ -282,8 +281,8 @@ static int parse_source(struct parser *p, enum component_kind kind, const struct
 	static const char *const url_keys[] = { "url", "sha256", "size", "artifacts", NULL };
 	static const char *const file_keys[] = { "url", "sha256", "size", "path", "dest", NULL };
 	static const char *const redist_keys[] = { "redist", "base_url", "packages", NULL };
-	static const char *const pkg_keys[] = { "package", "version",   "environment", "url",
-						"sha256",  "size",      "artifacts",   NULL };
+	static const char *const pkg_keys[] = { "package", "version", "environment", "url",
+						"sha256",  "size",    "artifacts",   NULL };
 	static const char *const service_keys[] = { "unit", "enable", NULL };
 	static const char *const script_keys[] = { "path", NULL };
 	const char *const *keys;
@@ -393,8 +392,8 @@ static int parse_source(struct parser *p, enum component_kind kind, const struct
 			return r;
 		if (!strchr(s->unit, '.'))
 			return yerror(ctx, doc, ymap_get(src, "unit"),
-				      "unit '%s' needs its type suffix (e.g. '%s.service')", s->unit,
-				      s->unit);
+				      "unit '%s' needs its type suffix (e.g. '%s.service')",
+				      s->unit, s->unit);
 		return 0;
 	default:
 		if ((r = yget_str(ctx, doc, src, "path", true, &s->path)) < 0)
@@ -409,7 +408,8 @@ static int check_words(struct parser *p, const struct str_list *l, const char *k
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const char *w = l->v[i];
-		const struct ynode *at = l->node->kind == YNODE_SEQUENCE ? l->node->items[i] : l->node;
+		const struct ynode *at =
+			l->node->kind == YNODE_SEQUENCE ? l->node->items[i] : l->node;
 
 		if (negation_ok && w[0] == '!')
 			w++;
@@ -458,9 +458,9 @@ static bool is_dotted_number(const char *s)
 
 static int parse_when(struct parser *p, const struct ynode *map, struct when *w)
 {
-	static const char *const keys[] = { "os",        "arch",       "gpu_vendor", "driver_kind",
-					    "accelerator", "vm_family", "infiniband", "nvswitch",
-					    NULL };
+	static const char *const keys[] = { "os",	   "arch",	  "gpu_vendor",
+					    "driver_kind", "accelerator", "vm_family",
+					    "infiniband",  "nvswitch",	  NULL };
 	bool b;
 	int r;
 
@@ -474,7 +474,8 @@ static int parse_when(struct parser *p, const struct ynode *map, struct when *w)
 	if (r < 0)
 		return r;
 	w->node = map;
-	if ((r = get_list(p, map, "os", &w->os)) < 0 || (r = get_list(p, map, "arch", &w->arch)) < 0 ||
+	if ((r = get_list(p, map, "os", &w->os)) < 0 ||
+	    (r = get_list(p, map, "arch", &w->arch)) < 0 ||
 	    (r = get_list(p, map, "gpu_vendor", &w->gpu_vendor)) < 0 ||
 	    (r = get_list(p, map, "driver_kind", &w->driver_kind)) < 0 ||
 	    (r = get_list(p, map, "accelerator", &w->accelerator)) < 0 ||
@@ -534,7 +535,8 @@ static int parse_constraints(struct parser *p, const struct ynode *map, struct c
 			      "cuda '%s' must be a CUDA version such as \"12.8\"", c->cuda);
 	if (c->cuda_major && (!is_dotted_number(c->cuda_major) || strchr(c->cuda_major, '.')))
 		return yerror(p->ctx, p->doc, c->cuda_major_node,
-			      "cuda_major '%s' must be a whole number such as \"12\"", c->cuda_major);
+			      "cuda_major '%s' must be a whole number such as \"12\"",
+			      c->cuda_major);
 	if (dv) {
 		if (!streq(dv, "match"))
 			return yerror(p->ctx, p->doc, c->driver_version_node,
@@ -575,7 +577,7 @@ static int parse_driver(struct parser *p, const struct ynode *map, struct driver
 }
 
 #define FIELD_KEYS                                                                                 \
-	"version", "description", "record", "source", "requires", "conflicts", "constraints",       \
+	"version", "description", "record", "source", "requires", "conflicts", "constraints",      \
 		"args", "driver"
 
 static int parse_fields(struct parser *p, enum component_kind kind, const struct ynode *map,
@@ -646,9 +648,8 @@ static void fields_free(struct fields *f)
 	str_list_clear(&f->constraints.accelerator);
 }
 
-static int parse_override_layer(struct parser *p, enum component_kind kind,
-				const struct ynode *map, const char *what,
-				struct override_layer *layer)
+static int parse_override_layer(struct parser *p, enum component_kind kind, const struct ynode *map,
+				const char *what, struct override_layer *layer)
 {
 	static const char *const keys[] = { FIELD_KEYS, NULL };
 	int r;
@@ -734,8 +735,8 @@ static void component_free(struct component *c)
 
 static int parse_component(struct parser *p, const struct ynode *map, struct component *c)
 {
-	static const char *const keys[] = { "name", "kind",      "provides", "when", "stage",
-					    "overrides", FIELD_KEYS, NULL };
+	static const char *const keys[] = { "name",  "kind",	  "provides", "when",
+					    "stage", "overrides", FIELD_KEYS, NULL };
 	const char *kind = NULL;
 	const char *plat;
 	int r;
@@ -829,7 +830,8 @@ static int parse_component_file(struct parser *p, struct component **comps, size
 
 				return yerror(p->ctx, p->doc, ymap_get(c->node, "name"),
 					      "component '%s' is defined twice (first at %s)",
-					      c->name, node_position(v[j].doc, v[j].node, at, sizeof(at)));
+					      c->name,
+					      node_position(v[j].doc, v[j].node, at, sizeof(at)));
 			}
 	}
 	return 0;
@@ -853,7 +855,7 @@ void dsvm_manifest_free(struct dsvm_manifest *m)
 
 static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 {
-	static const char *const keys[] = { "edition", "description", "os",      "platform",
+	static const char *const keys[] = { "edition", "description",  "os",	  "platform",
 					    "arch",    "driver_kinds", "include", NULL };
 	const struct ydoc *doc = m->edition_doc;
 	const struct ynode *root = doc->root, *kinds, *inc;
@@ -905,7 +907,8 @@ static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 		if (kind == DSVM_DRIVER_INVALID)
 			return yerror(ctx, doc, k,
 				      "'%s' is not a driver kind; use none, nvidia-open, "
-				      "nvidia-proprietary, nvidia-legacy-470, nvidia-grid, amd-rocm "
+				      "nvidia-proprietary, nvidia-legacy-470, nvidia-grid, "
+				      "amd-rocm "
 				      "or amd-radeon-pro",
 				      k->value);
 		if (dsvm_manifest_supports_driver_kind(m, kind))
@@ -934,7 +937,8 @@ static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 			return r;
 		for (size_t j = 0; j < i; j++)
 			if (streq(inc->items[j]->value, item->value))
-				return yerror(ctx, doc, item, "'%s' is included twice", item->value);
+				return yerror(ctx, doc, item, "'%s' is included twice",
+					      item->value);
 		r = check_repo_path(&p, item, item->value, false);
 		if (r < 0)
 			return r;
@@ -1096,8 +1100,7 @@ static const struct fields *find_layer(const struct override_layer *layer, const
 	return NULL;
 }
 
-void component_effective(const struct component *c, const struct dsvm_target *t,
-			 struct fields *ret)
+void component_effective(const struct component *c, const struct dsvm_target *t, struct fields *ret)
 {
 	const struct fields *layers[4];
 	size_t n = 0;

@@ -119,7 +119,8 @@ static bool applies(struct resolution *res, struct choice *ch)
 	    !when_list(ch, &w->gpu_vendor, "gpu_vendor", dsvm_gpu_vendor_to_string(res->vendor)) ||
 	    !when_list(ch, &w->driver_kind, "driver_kind",
 		       dsvm_driver_kind_to_string(t->driver_kind)) ||
-	    !when_list(ch, &w->accelerator, "accelerator", dsvm_accelerator_to_string(res->accel)) ||
+	    !when_list(ch, &w->accelerator, "accelerator",
+		       dsvm_accelerator_to_string(res->accel)) ||
 	    !when_bool(ch, w->infiniband, t->infiniband, "infiniband") ||
 	    !when_bool(ch, w->nvswitch, t->nvswitch, "nvswitch"))
 		return false;
@@ -139,9 +140,9 @@ static bool applies(struct resolution *res, struct choice *ch)
 static void describe_when(const struct choice *ch, char *buf, size_t size)
 {
 	const struct when *w = &ch->c->when;
-	static const char *const names[] = { "os",          "arch",      "gpu_vendor",
+	static const char *const names[] = { "os",	    "arch",	   "gpu_vendor",
 					     "driver_kind", "accelerator", "vm_family" };
-	const struct str_list *lists[] = { &w->os,          &w->arch,        &w->gpu_vendor,
+	const struct str_list *lists[] = { &w->os,	    &w->arch,	     &w->gpu_vendor,
 					   &w->driver_kind, &w->accelerator, &w->vm_family };
 	size_t len = 0;
 
@@ -210,7 +211,8 @@ static bool constraints_hold(struct resolution *res, struct choice *ch)
 		major_minor(res->cuda_max, have, sizeof(have));
 		if (version_compare(want, have) > 0) {
 			snprintf(ch->why, sizeof(ch->why),
-				 "constraint cuda %s exceeds CUDA %s, the newest driver %s supports",
+				 "constraint cuda %s exceeds CUDA %s, the newest driver %s "
+				 "supports",
 				 k->cuda, have, res->driver->eff.version);
 			ch->failed_at = k->cuda_node;
 			return false;
@@ -221,7 +223,8 @@ static bool constraints_hold(struct resolution *res, struct choice *ch)
 			snprintf(ch->why, sizeof(ch->why),
 				 "constraint driver_version match: version '%s' differs from the "
 				 "driver's '%s'",
-				 ch->eff.version, res->driver ? res->driver->eff.version : "(none)");
+				 ch->eff.version,
+				 res->driver ? res->driver->eff.version : "(none)");
 			ch->failed_at = k->driver_version_node;
 			return false;
 		}
@@ -229,7 +232,8 @@ static bool constraints_hold(struct resolution *res, struct choice *ch)
 	if (k->cuda_major) {
 		if (!res->cuda_toolkit) {
 			snprintf(ch->why, sizeof(ch->why),
-				 "constraint cuda_major %s needs a cuda-toolkit, and none is selected",
+				 "constraint cuda_major %s needs a cuda-toolkit, and none is "
+				 "selected",
 				 k->cuda_major);
 			ch->failed_at = k->cuda_major_node;
 			return false;
@@ -309,7 +313,8 @@ static int choose_driver(struct resolution *res)
 			ch->applies = false;
 			continue;
 		}
-		if (res->t.driver_branch[0] && !streq(ch->eff.driver.branch, res->t.driver_branch)) {
+		if (res->t.driver_branch[0] &&
+		    !streq(ch->eff.driver.branch, res->t.driver_branch)) {
 			snprintf(ch->why, sizeof(ch->why), "branch %s, not the requested %s",
 				 ch->eff.driver.branch, res->t.driver_branch);
 			ch->applies = false;
@@ -345,17 +350,21 @@ static int choose_driver(struct resolution *res)
 	return 0;
 }
 
-/* Choose among the applicable components in manifest order; cuda_major waits for the CUDA pick. */
-static void choose_pass(struct resolution *res, bool cuda_major_pass)
+/*
+ * Choose among the applicable components in manifest order. The CUDA toolkit is chosen first
+ * (toolkit_pass), because cuda_major constraints elsewhere depend on it; everything else follows
+ * in one pass, so the first alternative that satisfies its constraints always wins.
+ */
+static void choose_pass(struct resolution *res, bool toolkit_pass)
 {
 	for (size_t i = 0; i < res->n; i++) {
 		struct choice *ch = &res->v[i];
 		const struct choice *alt;
 		char when[320];
 
-		if (!ch->applies || ch->chosen || ch->eff.has_driver)
+		if (!ch->applies || ch->chosen || ch->constraint_failed || ch->eff.has_driver)
 			continue;
-		if ((ch->eff.has_constraints && ch->eff.constraints.cuda_major) != cuda_major_pass)
+		if (toolkit_pass && !provides_name(ch, "cuda-toolkit"))
 			continue;
 		alt = chosen_alternative(res, ch);
 		if (alt) {
@@ -371,8 +380,7 @@ static void choose_pass(struct resolution *res, bool cuda_major_pass)
 		ch->chosen = true;
 		describe_when(ch, when, sizeof(when));
 		snprintf(ch->why, sizeof(ch->why), "%s%s%s", when[0] ? "when " : "always",
-			 when[0] ? when : "",
-			 ch->eff.has_constraints ? "; constraints hold" : "");
+			 when[0] ? when : "", ch->eff.has_constraints ? "; constraints hold" : "");
 		if (!res->cuda_toolkit && provides_name(ch, "cuda-toolkit"))
 			res->cuda_toolkit = ch;
 	}
@@ -384,8 +392,8 @@ static int unsatisfiable(struct resolution *res, const struct choice *ch)
 
 	return dsvm_set_error(res->ctx, -EBADMSG,
 			      "%s: '%s' cannot be satisfied for target %s/%s: %s",
-			      pos(ch, ch->failed_at, at, sizeof(at)), ch->c->name,
-			      res->t.os, dsvm_driver_kind_to_string(res->t.driver_kind), ch->why);
+			      pos(ch, ch->failed_at, at, sizeof(at)), ch->c->name, res->t.os,
+			      dsvm_driver_kind_to_string(res->t.driver_kind), ch->why);
 }
 
 static int check_constraint_failures(struct resolution *res)
@@ -422,19 +430,21 @@ static int check_requires_conflicts(struct resolution *res)
 					"%s/%s provides; add a component providing it or narrow "
 					"'%s' with 'when'",
 					pos(ch, ch->eff.requires.node, at, sizeof(at)), ch->c->name,
-					name, res->t.os, dsvm_driver_kind_to_string(res->t.driver_kind),
+					name, res->t.os,
+					dsvm_driver_kind_to_string(res->t.driver_kind),
 					ch->c->name);
 		}
 		for (size_t j = 0; j < ch->eff.conflicts.n; j++) {
 			const struct choice *o = find_chosen(res, ch->eff.conflicts.v[j]);
 
 			if (o && o != ch)
-				return dsvm_set_error(res->ctx, -EBADMSG,
-						      "%s: '%s' conflicts with '%s', and both are "
-						      "selected for target %s/%s",
-						      pos(ch, ch->eff.conflicts.node, at, sizeof(at)),
-						      ch->c->name, o->c->name, res->t.os,
-						      dsvm_driver_kind_to_string(res->t.driver_kind));
+				return dsvm_set_error(
+					res->ctx, -EBADMSG,
+					"%s: '%s' conflicts with '%s', and both are "
+					"selected for target %s/%s",
+					pos(ch, ch->eff.conflicts.node, at, sizeof(at)),
+					ch->c->name, o->c->name, res->t.os,
+					dsvm_driver_kind_to_string(res->t.driver_kind));
 		}
 	}
 	return 0;
@@ -460,8 +470,8 @@ static int resolution_run(struct resolution *res)
 	r = choose_driver(res);
 	if (r < 0)
 		return r;
-	choose_pass(res, false);
 	choose_pass(res, true);
+	choose_pass(res, false);
 	r = check_constraint_failures(res);
 	if (r < 0)
 		return r;
@@ -518,7 +528,8 @@ static int order_chosen(struct resolution *res, size_t **ret_order, size_t *ret_
 							len ? " -> " : "", res->v[i].c->name);
 			}
 			return dsvm_set_error(res->ctx, -EBADMSG,
-					      "%s: requirements form a cycle among: %s; break it by "
+					      "%s: requirements form a cycle among: %s; break it "
+					      "by "
 					      "removing one 'requires'",
 					      pos(first, first->eff.requires.node, at, sizeof(at)),
 					      cycle);
@@ -536,7 +547,8 @@ static void resolution_free(struct resolution *res)
 
 /* ---- lock assembly ---- */
 
-static int add_input(struct resolver *rv, const char *path)
+/* Record a file the lock depends on; sha256 may be given when the caller hashed it already. */
+static int add_input(struct resolver *rv, const char *path, const char *sha256)
 {
 	char hex[65];
 	size_t i;
@@ -546,11 +558,16 @@ static int add_input(struct resolver *rv, const char *path)
 		if (streq(json_string_value(json_object_get(json_array_get(rv->inputs, i), "path")),
 			  path))
 			return 0;
-	r = sha256_file_hex(path, hex);
-	if (r < 0)
-		return dsvm_set_error(rv->ctx, r, "cannot hash '%s': %s", path, strerror(-r));
-	return json_array_append_new(rv->inputs, json_pack("{s:s, s:s}", "path", path, "sha256",
-							     hex)) < 0
+	if (sha256) {
+		snprintf(hex, sizeof(hex), "%s", sha256);
+	} else {
+		r = sha256_file_hex(path, hex);
+		if (r < 0)
+			return dsvm_set_error(rv->ctx, r, "cannot hash '%s': %s", path,
+					      strerror(-r));
+	}
+	return json_array_append_new(rv->inputs,
+				     json_pack("{s:s, s:s}", "path", path, "sha256", hex)) < 0
 		       ? -ENOMEM
 		       : 0;
 }
@@ -573,8 +590,7 @@ static const char *redist_platform(const struct resolution *res)
 	return "linux-x86_64";
 }
 
-static int load_redist(struct resolver *rv, const struct choice *ch, const char *path,
-		       json_t **ret)
+static int load_redist(struct resolver *rv, const struct choice *ch, const char *path, json_t **ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	json_error_t jerr;
@@ -597,8 +613,9 @@ static int load_redist(struct resolver *rv, const struct choice *ch, const char 
 	json = json_loadb(buf, size, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json || !json_is_object(json)) {
 		json_decref(json);
-		return dsvm_set_error(rv->ctx, -EBADMSG, "%s:%d:%d: not an NVIDIA redistrib JSON: %s",
-				      path, jerr.line, jerr.column, json ? "not an object" : jerr.text);
+		return dsvm_set_error(rv->ctx, -EBADMSG,
+				      "%s:%d:%d: not an NVIDIA redistrib JSON: %s", path, jerr.line,
+				      jerr.column, json ? "not an object" : jerr.text);
 	}
 	cache = realloc(rv->redist, (rv->n_redist + 1) * sizeof(*cache));
 	if (!cache) {
@@ -613,7 +630,7 @@ static int load_redist(struct resolver *rv, const struct choice *ch, const char 
 		return -ENOMEM;
 	}
 	rv->n_redist++;
-	r = add_input(rv, path);
+	r = add_input(rv, path, NULL);
 	if (r < 0)
 		return r;
 	*ret = json;
@@ -646,8 +663,8 @@ static int redist_artifacts(struct resolver *rv, const struct resolution *res,
 	if (!label || !streq(label, ch->eff.version))
 		return dsvm_set_error(rv->ctx, -EBADMSG,
 				      "%s: version '%s' differs from release_label '%s' of '%s'",
-				      pos(ch, ch->eff.version_node, at, sizeof(at)), ch->eff.version,
-				      label ? label : "(missing)", path);
+				      pos(ch, ch->eff.version_node, at, sizeof(at)),
+				      ch->eff.version, label ? label : "(missing)", path);
 	json_object_set_new(source, "platform", json_string(platform));
 	for (size_t i = 0; i < s->packages.n; i++) {
 		const char *pkg = s->packages.v[i], *rel, *sha, *size_text, *version;
@@ -658,33 +675,34 @@ static int redist_artifacts(struct resolver *rv, const struct resolution *res,
 		if (!json_is_object(entry))
 			return dsvm_set_error(rv->ctx, -EBADMSG,
 					      "%s: package '%s' is not in '%s' (release %s)",
-					      pos(ch, list_item(&s->packages, i), at, sizeof(at)), pkg,
-					      path, label);
+					      pos(ch, list_item(&s->packages, i), at, sizeof(at)),
+					      pkg, path, label);
 		build = json_object_get(entry, platform);
 		if (!json_is_object(build))
 			return dsvm_set_error(rv->ctx, -EBADMSG,
 					      "%s: package '%s' has no '%s' build in '%s'",
-					      pos(ch, list_item(&s->packages, i), at, sizeof(at)), pkg,
-					      platform, path);
+					      pos(ch, list_item(&s->packages, i), at, sizeof(at)),
+					      pkg, platform, path);
 		/* cuDNN and friends publish one build per CUDA major: follow the chosen toolkit. */
 		if (!json_object_get(build, "relative_path")) {
 			char major[8];
 
 			if (!res->cuda_toolkit)
-				return dsvm_set_error(rv->ctx, -EBADMSG,
-						      "%s: package '%s' is built per CUDA major, and "
-						      "no cuda-toolkit is selected to pick one",
-						      pos(ch, list_item(&s->packages, i), at, sizeof(at)),
-						      pkg);
+				return dsvm_set_error(
+					rv->ctx, -EBADMSG,
+					"%s: package '%s' is built per CUDA major, and "
+					"no cuda-toolkit is selected to pick one",
+					pos(ch, list_item(&s->packages, i), at, sizeof(at)), pkg);
 			cuda_major_of(res->cuda_toolkit->eff.version, major, sizeof(major));
 			snprintf(variant, sizeof(variant), "cuda%s", major);
 			build = json_object_get(build, variant);
 			if (!json_is_object(build))
-				return dsvm_set_error(rv->ctx, -EBADMSG,
-						      "%s: package '%s' has no build for CUDA %s in "
-						      "'%s'",
-						      pos(ch, list_item(&s->packages, i), at, sizeof(at)),
-						      pkg, major, path);
+				return dsvm_set_error(
+					rv->ctx, -EBADMSG,
+					"%s: package '%s' has no build for CUDA %s in "
+					"'%s'",
+					pos(ch, list_item(&s->packages, i), at, sizeof(at)), pkg,
+					major, path);
 		}
 		rel = json_string_value(json_object_get(build, "relative_path"));
 		sha = json_string_value(json_object_get(build, "sha256"));
@@ -735,13 +753,13 @@ static int path_artifact(struct resolver *rv, const struct choice *ch, const cha
 	r = sha256_file_hex(path, hex);
 	if (r < 0 || stat(path, &st) < 0)
 		return dsvm_set_error(rv->ctx, r < 0 ? r : -errno, "cannot hash '%s'", path);
-	r = add_input(rv, path);
+	r = add_input(rv, path, hex);
 	if (r < 0)
 		return r;
 	base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-	return json_array_append_new(artifacts, json_pack("{s:s, s:s, s:s, s:I}", "name", base,
-							    "path", path, "sha256", hex, "size",
-							    (json_int_t)st.st_size));
+	return json_array_append_new(artifacts,
+				     json_pack("{s:s, s:s, s:s, s:I}", "name", base, "path", path,
+					       "sha256", hex, "size", (json_int_t)st.st_size));
 }
 
 static json_t *url_artifact_json(const struct artifact *a)
@@ -809,8 +827,8 @@ static json_t *driver_kinds_json(const bool *kinds)
 
 /* Per component: the kinds it serves when staged, and whether it is installed. */
 struct lock_slot {
-	const struct choice *install;  /* chosen for the build target */
-	const struct choice *stage;    /* chosen for another kind (first seen) */
+	const struct choice *install; /* chosen for the build target */
+	const struct choice *stage;   /* chosen for another kind (first seen) */
 	const struct resolution *stage_res;
 	bool kinds[_DSVM_DRIVER_KIND_MAX];
 };
@@ -843,8 +861,8 @@ static int component_json(struct resolver *rv, const struct resolution *res,
 	json_object_set_new(o, "order", json_integer(order));
 	json_object_set_new(o, "name", json_string(ch->c->name));
 	json_object_set_new(o, "kind", json_string(component_kind_to_string(ch->c->kind)));
-	json_object_set_new(o, "version", ch->eff.version ? json_string(ch->eff.version)
-							 : json_null());
+	json_object_set_new(o, "version",
+			    ch->eff.version ? json_string(ch->eff.version) : json_null());
 	json_object_set_new(o, "action", json_string(slot->install ? "install" : "stage"));
 	if (ch->c->stage)
 		json_object_set_new(o, "driver_kinds", driver_kinds_json(slot->kinds));
@@ -861,7 +879,8 @@ static int component_json(struct resolver *rv, const struct resolution *res,
 	json_object_set_new(o, "artifacts", artifacts);
 	if (ch->eff.description)
 		json_object_set_new(o, "description", json_string(ch->eff.description));
-	json_object_set_new(o, "record", ch->eff.record ? json_string(ch->eff.record) : json_null());
+	json_object_set_new(o, "record",
+			    ch->eff.record ? json_string(ch->eff.record) : json_null());
 	json_object_set_new(o, "defined_at",
 			    json_string(node_position(ch->c->doc, ch->c->node, at, sizeof(at))));
 	if (slot->install)
@@ -900,12 +919,12 @@ static json_t *driver_json(const struct resolution *res)
 			 res->cuda_max[0] ? res->cuda_max : NULL, "component", d->c->name);
 }
 
-static int build_lock(struct resolver *rv, struct resolution *main_res,
-		      struct resolution *staged, size_t n_staged, json_t **ret)
+static int build_lock(struct resolver *rv, struct resolution *main_res, struct resolution *staged,
+		      size_t n_staged, json_t **ret)
 {
 	const struct dsvm_manifest *m = rv->m;
-	_cleanup_free_ struct lock_slot *slots = calloc(m->n_components ? m->n_components : 1,
-							 sizeof(*slots));
+	_cleanup_free_ struct lock_slot *slots =
+		calloc(m->n_components ? m->n_components : 1, sizeof(*slots));
 	_cleanup_free_ size_t *order = NULL;
 	size_t n_order = 0;
 	json_t *lock, *components, *dropped;
@@ -980,11 +999,10 @@ static int build_lock(struct resolver *rv, struct resolution *main_res,
 
 		if (slots[i].install || slots[i].stage)
 			continue;
-		json_array_append_new(dropped,
-				      json_pack("{s:s, s:s, s:s}", "name", ch->c->name,
-						"defined_at",
-						node_position(ch->c->doc, ch->c->node, at, sizeof(at)),
-						"reason", ch->why));
+		json_array_append_new(
+			dropped, json_pack("{s:s, s:s, s:s}", "name", ch->c->name, "defined_at",
+					   node_position(ch->c->doc, ch->c->node, at, sizeof(at)),
+					   "reason", ch->why));
 	}
 	if (r < 0) {
 		json_decref(lock);
@@ -996,10 +1014,10 @@ static int build_lock(struct resolver *rv, struct resolution *main_res,
 
 static int resolver_add_manifest_inputs(struct resolver *rv)
 {
-	int r = add_input(rv, rv->m->edition_doc->path);
+	int r = add_input(rv, rv->m->edition_doc->path, rv->m->edition_doc->sha256);
 
 	for (size_t i = 0; r >= 0 && i < rv->m->n_docs; i++)
-		r = add_input(rv, rv->m->docs[i]->path);
+		r = add_input(rv, rv->m->docs[i]->path, rv->m->docs[i]->sha256);
 	return r;
 }
 
@@ -1039,8 +1057,9 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 
 			if (k == t->driver_kind || k == DSVM_DRIVER_NONE)
 				continue;
-			*s = (struct resolution){ .ctx = ctx, .m = m, .cat = catalog, .t = *t,
-						  .staging = true };
+			*s = (struct resolution){
+				.ctx = ctx, .m = m, .cat = catalog, .t = *t, .staging = true
+			};
 			s->t.driver_kind = k;
 			s->t.driver_branch[0] = '\0';
 			s->t.vm_family[0] = '\0';

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include <pthread.h>
+
 #include <openssl/evp.h>
 
 #include "internal.h"
@@ -156,12 +158,31 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/*
+ * OpenSSL 3 looks an algorithm up in its provider tables on every EVP_sha256() use; fetch it once.
+ * The reference lives for the process.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *sha256_algorithm(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
 int sha256_buffer_hex(const void *data, size_t size, char ret_hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 
-	if (EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+	if (!sha256_algorithm() ||
+	    EVP_Digest(data, size, md, &md_len, sha256_algorithm(), NULL) != 1 || md_len != 32)
 		return -EIO;
 	hex_encode(md, md_len, ret_hex);
 	return 0;
@@ -181,7 +202,7 @@ int sha256_file_hex(const char *path, char ret_hex[65])
 	md_ctx = EVP_MD_CTX_new();
 	if (!md_ctx)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex2(md_ctx, EVP_sha256(), NULL) != 1)
+	if (!sha256_algorithm() || EVP_DigestInit_ex2(md_ctx, sha256_algorithm(), NULL) != 1)
 		r = -EIO;
 	while (r == 0) {
 		ssize_t n = read(fd, buf, sizeof(buf));

@@ -6,6 +6,40 @@
 #include "internal.h"
 #include "yamldoc.h"
 
+/*
+ * Nodes, arrays and strings of one document come from a chunked arena freed in one go: a
+ * manifest is thousands of small nodes, and malloc/free per node cost more than parsing them.
+ */
+#define ARENA_CHUNK (64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+static void *arena_alloc(struct ydoc *doc, size_t size)
+{
+	struct arena_chunk *c = doc->arena;
+	void *p;
+
+	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!c || c->size - c->used < size) {
+		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+
+		c = malloc(sizeof(*c) + want);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->size = want;
+		c->next = doc->arena;
+		doc->arena = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += size;
+	return memset(p, 0, size);
+}
+
 struct convert {
 	struct dsvm_ctx *ctx;
 	struct ydoc *doc;
@@ -26,30 +60,22 @@ const char *ynode_kind_name(enum ynode_kind kind)
 	return "?";
 }
 
-static void ynode_free(struct ynode *node)
-{
-	if (!node)
-		return;
-	for (size_t i = 0; i < node->n; i++) {
-		ynode_free(node->items[i]);
-		if (node->keys)
-			ynode_free(node->keys[i]);
-	}
-	free(node->items);
-	free(node->keys);
-	free(node->value);
-	free(node);
-}
-
 void ydoc_free(struct ydoc *doc)
 {
 	if (!doc)
 		return;
-	ynode_free(doc->root);
+	while (doc->arena) {
+		struct arena_chunk *next = doc->arena->next;
+
+		free(doc->arena);
+		doc->arena = next;
+	}
 	free(doc->path);
 	free(doc);
 }
 
+static int yerrorv_at(struct dsvm_ctx *ctx, const char *path, unsigned line, unsigned column,
+		      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 static int yerrorv_at(struct dsvm_ctx *ctx, const char *path, unsigned line, unsigned column,
 		      const char *fmt, va_list ap)
 {
@@ -73,8 +99,8 @@ static int yerror_at(struct dsvm_ctx *ctx, const char *path, unsigned line, unsi
 	return r;
 }
 
-int yerror(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *node,
-	   const char *fmt, ...)
+int yerror(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *node, const char *fmt,
+	   ...)
 {
 	va_list ap;
 	int r;
@@ -87,9 +113,9 @@ int yerror(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *nod
 
 static int convert_node(struct convert *cv, int index, unsigned depth, struct ynode **ret);
 
-static struct ynode *node_new(enum ynode_kind kind, const yaml_node_t *yn)
+static struct ynode *node_new(struct ydoc *doc, enum ynode_kind kind, const yaml_node_t *yn)
 {
-	struct ynode *node = calloc(1, sizeof(*node));
+	struct ynode *node = arena_alloc(doc, sizeof(*node));
 
 	if (!node)
 		return NULL;
@@ -104,8 +130,8 @@ static int convert_mapping(struct convert *cv, const yaml_node_t *yn, unsigned d
 {
 	size_t n = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
 
-	node->keys = calloc(n ? n : 1, sizeof(*node->keys));
-	node->items = calloc(n ? n : 1, sizeof(*node->items));
+	node->keys = arena_alloc(cv->doc, (n ? n : 1) * sizeof(*node->keys));
+	node->items = arena_alloc(cv->doc, (n ? n : 1) * sizeof(*node->items));
 	if (!node->keys || !node->items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -158,23 +184,24 @@ static int convert_node(struct convert *cv, int index, unsigned depth, struct yn
 
 	switch (yn->type) {
 	case YAML_SCALAR_NODE:
-		node = node_new(YNODE_SCALAR, yn);
+		node = node_new(cv->doc, YNODE_SCALAR, yn);
 		if (!node)
 			return -ENOMEM;
 		node->plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-		node->value = strndup((const char *)yn->data.scalar.value, yn->data.scalar.length);
+		node->value = arena_alloc(cv->doc, yn->data.scalar.length + 1);
 		if (!node->value)
-			r = -ENOMEM;
-		else if (strlen(node->value) != yn->data.scalar.length)
+			return -ENOMEM;
+		memcpy(node->value, yn->data.scalar.value, yn->data.scalar.length);
+		if (strlen(node->value) != yn->data.scalar.length)
 			r = yerror(cv->ctx, cv->doc, node, "a NUL character inside a string");
 		break;
 	case YAML_SEQUENCE_NODE: {
 		size_t n = (size_t)(yn->data.sequence.items.top - yn->data.sequence.items.start);
 
-		node = node_new(YNODE_SEQUENCE, yn);
+		node = node_new(cv->doc, YNODE_SEQUENCE, yn);
 		if (!node)
 			return -ENOMEM;
-		node->items = calloc(n ? n : 1, sizeof(*node->items));
+		node->items = arena_alloc(cv->doc, (n ? n : 1) * sizeof(*node->items));
 		if (!node->items) {
 			r = -ENOMEM;
 			break;
@@ -187,7 +214,7 @@ static int convert_node(struct convert *cv, int index, unsigned depth, struct yn
 		break;
 	}
 	case YAML_MAPPING_NODE:
-		node = node_new(YNODE_MAPPING, yn);
+		node = node_new(cv->doc, YNODE_MAPPING, yn);
 		if (!node)
 			return -ENOMEM;
 		r = convert_mapping(cv, yn, depth, node);
@@ -195,10 +222,8 @@ static int convert_node(struct convert *cv, int index, unsigned depth, struct yn
 	default:
 		return yerror(cv->ctx, cv->doc, NULL, "empty YAML node");
 	}
-	if (r < 0) {
-		ynode_free(node);
-		return r;
-	}
+	if (r < 0)
+		return r; /* the node stays in the arena, freed with the document */
 	*ret = node;
 	return 0;
 }
@@ -225,7 +250,8 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, size);
 
 	if (!yaml_parser_load(&parser, &ydoc)) {
-		const yaml_mark_t *mark = parser.problem ? &parser.problem_mark : &parser.context_mark;
+		const yaml_mark_t *mark =
+			parser.problem ? &parser.problem_mark : &parser.context_mark;
 
 		r = yerror_at(ctx, name, (unsigned)mark->line + 1, (unsigned)mark->column + 1,
 			      "YAML syntax error: %s%s%s", parser.problem ? parser.problem : "?",
@@ -257,7 +283,8 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 			if (root)
 				r = yerror_at(ctx, name, (unsigned)root->start_mark.line + 1,
 					      (unsigned)root->start_mark.column + 1,
-					      "a second YAML document; one file holds one document");
+					      "a second YAML document; one file holds one "
+					      "document");
 			yaml_document_delete(&extra);
 		}
 	}
@@ -273,6 +300,7 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 {
 	_cleanup_free_ char *buf = NULL;
+	struct ydoc *doc = NULL;
 	size_t size = 0;
 	int r;
 
@@ -282,7 +310,17 @@ int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 				      YDOC_MAX_BYTES);
 	if (r < 0)
 		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
-	return ydoc_parse(ctx, path, buf, size, ret_doc);
+	r = ydoc_parse(ctx, path, buf, size, &doc);
+	if (r < 0)
+		return r;
+	/* Hash the bytes just parsed, so the lock can name its inputs without reading them again. */
+	r = sha256_buffer_hex(buf, size, doc->sha256);
+	if (r < 0) {
+		ydoc_free(doc);
+		return r;
+	}
+	*ret_doc = doc;
+	return 0;
 }
 
 struct ynode *ymap_get(const struct ynode *map, const char *key)
@@ -320,7 +358,8 @@ int ymap_check_keys(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct y
 		for (j = 0; allowed[j]; j++) {
 			size_t len = strlen(valid);
 
-			snprintf(valid + len, sizeof(valid) - len, "%s%s", j ? ", " : "", allowed[j]);
+			snprintf(valid + len, sizeof(valid) - len, "%s%s", j ? ", " : "",
+				 allowed[j]);
 		}
 		return yerror(ctx, doc, map->keys[i], "unknown key '%s'; valid keys here: %s", key,
 			      valid);
@@ -334,8 +373,8 @@ static int missing_key(struct dsvm_ctx *ctx, const struct ydoc *doc, const struc
 	return yerror(ctx, doc, map, "missing required key '%s'", key);
 }
 
-int yget_str(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map,
-	     const char *key, bool required, const char **ret)
+int yget_str(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map, const char *key,
+	     bool required, const char **ret)
 {
 	const struct ynode *v = ymap_get(map, key);
 
@@ -385,8 +424,8 @@ int yget_uint(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *
 	*ret = x;
 	return 0;
 bad:
-	return yerror(ctx, doc, v, "expected a whole number from 0 to %llu for '%s', got '%s'",
-		      max, key, v->kind == YNODE_SCALAR ? v->value : ynode_kind_name(v->kind));
+	return yerror(ctx, doc, v, "expected a whole number from 0 to %llu for '%s', got '%s'", max,
+		      key, v->kind == YNODE_SCALAR ? v->value : ynode_kind_name(v->kind));
 }
 
 int yget_str_list(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map,

@@ -27,18 +27,22 @@ enum ynode_kind {
 
 struct ynode {
 	enum ynode_kind kind;
-	unsigned line;   /* 1-based */
-	unsigned column; /* 1-based */
-	bool plain;      /* scalar written without quotes */
-	char *value;     /* scalar text */
-	size_t n;        /* sequence items or mapping pairs */
+	unsigned line;	      /* 1-based */
+	unsigned column;      /* 1-based */
+	bool plain;	      /* scalar written without quotes */
+	char *value;	      /* scalar text */
+	size_t n;	      /* sequence items or mapping pairs */
 	struct ynode **items; /* sequence items, or mapping values */
 	struct ynode **keys;  /* mapping keys (always scalars) */
 };
 
+struct arena_chunk;
+
 struct ydoc {
 	char *path; /* as given, used in messages */
 	struct ynode *root;
+	char sha256[65]; /* of the file's bytes, for the lock's inputs */
+	struct arena_chunk *arena;
 };
 
 /* Parse a file (capped at YDOC_MAX_BYTES). Errors are -EBADMSG/-EFBIG/-errno with file:line:col. */
@@ -59,8 +63,8 @@ struct ynode *ymap_get(const struct ynode *map, const char *key);
  * Record "file:line:col: message" for node (or the document start when node is NULL) and
  * return -EBADMSG.
  */
-int yerror(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *node,
-	   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int yerror(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *node, const char *fmt,
+	   ...) __attribute__((format(printf, 4, 5)));
 
 /* Fail unless node has the kind; what names the thing expected ("the 'when' block"). */
 int yexpect(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *node,
@@ -75,8 +79,8 @@ int ymap_check_keys(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct y
  * key, or a value of the wrong type, fails with the key's position and what was expected.
  * Returned strings are owned by the document.
  */
-int yget_str(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map,
-	     const char *key, bool required, const char **ret);
+int yget_str(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map, const char *key,
+	     bool required, const char **ret);
 int yget_bool(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map,
 	      const char *key, bool *ret);
 int yget_uint(struct dsvm_ctx *ctx, const struct ydoc *doc, const struct ynode *map,

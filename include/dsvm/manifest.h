@@ -16,8 +16,7 @@
 struct dsvm_manifest;
 
 /* Load an edition and its includes. Caller frees *ret with dsvm_manifest_free(). */
-int dsvm_manifest_load(struct dsvm_ctx *ctx, const char *edition_path,
-		       struct dsvm_manifest **ret);
+int dsvm_manifest_load(struct dsvm_ctx *ctx, const char *edition_path, struct dsvm_manifest **ret);
 void dsvm_manifest_free(struct dsvm_manifest *m);
 
 /*

@@ -47,15 +47,15 @@ enum dsvm_tristate {
 };
 
 struct dsvm_target {
-	char os[48];                       /* "ubuntu-22.04", from the edition */
-	char arch[16];                     /* "x86_64" */
-	char vm_size[64];                  /* "Standard_NC24ads_A100_v4", or "" */
-	char vm_family[64];                /* "NCads_A100_v4", or "" */
+	char os[48];	    /* "ubuntu-22.04", from the edition */
+	char arch[16];	    /* "x86_64" */
+	char vm_size[64];   /* "Standard_NC24ads_A100_v4", or "" */
+	char vm_family[64]; /* "NCads_A100_v4", or "" */
 	enum dsvm_driver_kind driver_kind;
-	char driver_branch[16];            /* "580", or "" for the edition's first of the kind */
+	char driver_branch[16]; /* "580", or "" for the edition's first of the kind */
 	enum dsvm_tristate infiniband;
 	enum dsvm_tristate nvswitch;
-	char reason[256];                  /* why this target (for the lock), may be "" */
+	char reason[256]; /* why this target (for the lock), may be "" */
 };
 
 /* "nvidia-open" etc.; returns DSVM_DRIVER_INVALID for an unknown name. */

@@ -29,13 +29,13 @@ static void test_load_edition(void **state)
 	assert_string_equal(dsvm_manifest_get_arch(m), "x86_64");
 	assert_true(dsvm_manifest_has_arch(m, "aarch64"));
 	assert_false(dsvm_manifest_has_arch(m, "ppc64le"));
-	assert_int_equal(dsvm_manifest_count_driver_kinds(m), 5);
+	assert_int_equal(dsvm_manifest_count_driver_kinds(m), 7);
 	assert_true(dsvm_manifest_supports_driver_kind(m, DSVM_DRIVER_AMD_ROCM));
-	assert_false(dsvm_manifest_supports_driver_kind(m, DSVM_DRIVER_NVIDIA_GRID));
+	assert_true(dsvm_manifest_supports_driver_kind(m, DSVM_DRIVER_NVIDIA_GRID));
 	/* Components keep include order, then file order: drivers.yaml comes first. */
-	assert_int_equal(dsvm_manifest_count_components(m), 15);
+	assert_int_equal(dsvm_manifest_count_components(m), 19);
 	assert_string_equal(m->components[0].name, "nvidia-driver-580-open");
-	assert_string_equal(m->components[7].name, "cuda-toolkit-13-0");
+	assert_string_equal(m->components[9].name, "cuda-toolkit-13-0");
 	dsvm_manifest_free(m);
 	dsvm_ctx_free(ctx);
 }
@@ -60,8 +60,8 @@ static void test_overrides_order(void **state)
 	dsvm_target_init(&t, "ubuntu-24.04", "x86_64");
 	component_effective(c, &t, &f);
 	assert_string_equal(f.source.version, "580.95.05-0ubuntu2");
-	assert_string_equal(f.source.repository,
-			    "https://archive.example.test/ubuntu noble restricted");
+	assert_string_equal(f.source.repository, "https://archive.example.test/ubuntu noble "
+						 "restricted");
 	assert_string_equal(f.version, "580.95.05");
 	dsvm_manifest_free(m);
 	dsvm_ctx_free(ctx);
@@ -178,24 +178,27 @@ static void test_error_positions(void **state)
 				  "    kind: service\n"
 				  "    name: b\n";
 	static const char unknown[] = "components:\n"
-				      "  - {name: a, kind: service, colour: red, source: {unit: a.s}}\n";
+				      "  - {name: a, kind: service, colour: red, source: {unit: "
+				      "a.s}}\n";
 	struct dsvm_ctx *ctx = unit_ctx();
 
 	(void)state;
 	assert_int_equal(dsvm_manifest_parse_components(ctx, "d.yaml", dup, sizeof(dup) - 1),
 			 -EBADMSG);
 	assert_error_contains(ctx, "d.yaml:4:5: duplicate key 'name' (first at line 2)");
-	assert_int_equal(
-		dsvm_manifest_parse_components(ctx, "u.yaml", unknown, sizeof(unknown) - 1),
-		-EBADMSG);
+	assert_int_equal(dsvm_manifest_parse_components(ctx, "u.yaml", unknown,
+							sizeof(unknown) - 1),
+			 -EBADMSG);
 	assert_error_contains(ctx, "u.yaml:2:30: unknown key 'colour'; valid keys here: name");
 	dsvm_ctx_free(ctx);
 }
 
 static void test_floating_versions(void **state)
 {
-	static const char *const floating[] = { "latest", "LATEST", "main", "*", "1.*",
-						">=1.0", "~1.2", "^3", "1.0 || 2.0", "nightly" };
+	static const char *const floating[] = {
+		"latest", "LATEST", "main", "*",	  "1.*",
+		">=1.0",  "~1.2",   "^3",   "1.0 || 2.0", "nightly"
+	};
 	struct dsvm_ctx *ctx = unit_ctx();
 
 	(void)state;
@@ -203,7 +206,8 @@ static void test_floating_versions(void **state)
 		char yaml[256];
 
 		snprintf(yaml, sizeof(yaml),
-			 "components:\n  - {name: a, kind: apt, version: '%s', source: {package: a, "
+			 "components:\n  - {name: a, kind: apt, version: '%s', source: {package: "
+			 "a, "
 			 "version: '1', repository: 'https://x.test/u jammy main'}}\n",
 			 floating[i]);
 		assert_int_equal(dsvm_manifest_parse_components(ctx, "f.yaml", yaml, strlen(yaml)),

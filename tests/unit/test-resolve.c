@@ -66,9 +66,9 @@ static json_t *component(json_t *lock, const char *name)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(json_object_get(lock, "components"), i, c)
-		if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
-			return c;
+	json_array_foreach(json_object_get(lock, "components"), i,
+			   c) if (strcmp(json_string_value(json_object_get(c, "name")), name) ==
+				  0) return c;
 	return NULL;
 }
 
@@ -77,9 +77,9 @@ static const char *dropped_reason(json_t *lock, const char *name)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(json_object_get(lock, "dropped"), i, c)
-		if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
-			return json_string_value(json_object_get(c, "reason"));
+	json_array_foreach(json_object_get(lock, "dropped"), i,
+			   c) if (strcmp(json_string_value(json_object_get(c, "name")), name) ==
+				  0) return json_string_value(json_object_get(c, "reason"));
 	fail_msg("'%s' is neither selected nor dropped", name);
 	return NULL;
 }
@@ -106,15 +106,16 @@ static void test_cpu(void **state)
 
 	assert_true(json_is_null(json_object_get(lock, "driver")));
 	assert_null(component(lock, "nvidia-driver-580-open"));
-	assert_non_null(strstr(dropped_reason(lock, "nvidia-driver-580-open"),
-			       "not the target's kind 'none'"));
-	assert_non_null(strstr(dropped_reason(lock, "cuda-toolkit-13-0"),
-			       "when.accelerator [cuda] excludes 'cpu'"));
+	assert_non_null(strstr(dropped_reason(lock, "nvidia-driver-580-open"), "not the target's "
+									       "kind 'none'"));
+	assert_non_null(strstr(dropped_reason(lock, "cuda-toolkit-13-0"), "when.accelerator [cuda] "
+									  "excludes 'cpu'"));
 	/* CUDA builds of PyTorch run on CPU machines: the cuda build serves both. */
 	assert_non_null(component(lock, "torch-cuda"));
 	assert_non_null(strstr(dropped_reason(lock, "torch-rocm"), "chosen first"));
-	assert_non_null(strstr(dropped_reason(lock, "fabric-manager"),
-			       "when.driver_kind [nvidia-open] excludes 'none'"));
+	assert_non_null(strstr(dropped_reason(lock, "fabric-manager"), "when.driver_kind "
+								       "[nvidia-open] excludes "
+								       "'none'"));
 	/* jupyterhub requires pytorch, so comes after it. */
 	assert_true(order_of(lock, "jupyterhub-service") > order_of(lock, "torch-cuda"));
 	json_decref(lock);
@@ -125,21 +126,29 @@ static void test_nvidia_open_newest(void **state)
 	json_t *lock = resolve(*state, DSVM_DRIVER_NVIDIA_OPEN, NULL, NULL, false, 0);
 	json_t *driver = json_object_get(lock, "driver");
 
-	assert_string_equal(json_string_value(json_object_get(driver, "component")),
-			    "nvidia-driver-580-open");
+	assert_string_equal(json_string_value(json_object_get(driver, "component")), "nvidia-"
+										     "driver-580-"
+										     "open");
 	assert_string_equal(json_string_value(json_object_get(driver, "branch")), "580");
 	assert_non_null(component(lock, "cuda-toolkit-13-0"));
 	assert_non_null(strstr(dropped_reason(lock, "cuda-toolkit-11-4"), "chosen first"));
 	/* cuDNN follows the chosen toolkit's major: the cuda13 build. */
-	assert_string_equal(artifact_url(lock, "cudnn", 0),
-			    "https://developer.example.test/cudnn/cudnn/linux-x86_64/"
-			    "cudnn-linux-x86_64-9.9.0.52_cuda13-archive.tar.xz");
-	assert_string_equal(artifact_url(lock, "cuda-toolkit-13-0", 1),
-			    "https://developer.example.test/redist/cuda_nvcc/linux-x86_64/"
-			    "cuda_nvcc-linux-x86_64-13.0.48-archive.tar.xz");
+	assert_string_equal(artifact_url(lock, "cudnn", 0), "https://developer.example.test/cudnn/"
+							    "cudnn/linux-x86_64/"
+							    "cudnn-linux-x86_64-9.9.0.52_cuda13-"
+							    "archive.tar.xz");
+	assert_string_equal(artifact_url(lock, "cuda-toolkit-13-0", 1), "https://"
+									"developer.example.test/"
+									"redist/cuda_nvcc/"
+									"linux-x86_64/"
+									"cuda_nvcc-linux-x86_64-13."
+									"0.48-archive.tar.xz");
 	assert_true(order_of(lock, "nvidia-driver-580-open") < order_of(lock, "cuda-toolkit-13-0"));
 	assert_true(order_of(lock, "cuda-toolkit-13-0") < order_of(lock, "cudnn"));
 	assert_non_null(component(lock, "nouveau-blacklist"));
+	/* The first alternative wins when its cuda_major holds, though it is checked after CUDA. */
+	assert_non_null(component(lock, "onnxruntime-cu13"));
+	assert_non_null(strstr(dropped_reason(lock, "onnxruntime-any"), "chosen first"));
 	json_decref(lock);
 }
 
@@ -148,14 +157,19 @@ static void test_branch_caps_cuda(void **state)
 {
 	json_t *lock = resolve(*state, DSVM_DRIVER_NVIDIA_OPEN, "570", NULL, false, 0);
 
-	assert_string_equal(json_string_value(json_object_get(json_object_get(lock, "driver"),
-								 "branch")),
-			    "570");
-	assert_non_null(strstr(dropped_reason(lock, "cuda-toolkit-13-0"),
-			       "constraint cuda 13.0 exceeds CUDA 12."));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(lock, "driver"), "branch")), "57"
+											       "0");
+	assert_non_null(strstr(dropped_reason(lock, "cuda-toolkit-13-0"), "constraint cuda 13.0 "
+									  "exceeds CUDA 12."));
 	assert_non_null(component(lock, "cuda-toolkit-11-4"));
 	assert_non_null(strstr(artifact_url(lock, "cudnn", 0), "_cuda11-archive"));
-	assert_non_null(strstr(dropped_reason(lock, "nvidia-driver-580-open"), "not the requested"));
+	/* CUDA 11 is chosen: the cu13 build's constraint fails and the next alternative wins. */
+	assert_non_null(strstr(dropped_reason(lock, "onnxruntime-cu13"), "constraint cuda_major 13 "
+									 "differs"));
+	assert_non_null(component(lock, "onnxruntime-any"));
+	assert_non_null(strstr(dropped_reason(lock, "nvidia-driver-580-open"), "not the "
+									       "requested"));
 	json_decref(lock);
 }
 
@@ -163,9 +177,9 @@ static void test_legacy_470(void **state)
 {
 	json_t *lock = resolve(*state, DSVM_DRIVER_NVIDIA_LEGACY_470, NULL, NULL, false, 0);
 
-	assert_string_equal(json_string_value(json_object_get(json_object_get(lock, "driver"),
-								 "cuda_max")),
-			    "11.4.4");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(lock, "driver"), "cuda_max")),
+		"11.4.4");
 	assert_non_null(component(lock, "cuda-toolkit-11-4"));
 	json_decref(lock);
 }
@@ -175,11 +189,13 @@ static void test_rocm(void **state)
 	json_t *lock = resolve(*state, DSVM_DRIVER_AMD_ROCM, NULL, NULL, false, 0);
 
 	assert_non_null(component(lock, "torch-rocm"));
-	assert_non_null(strstr(dropped_reason(lock, "torch-cuda"),
-			       "constraint accelerator [cuda, cpu] does not include the target's "
-			       "'rocm'"));
-	assert_non_null(strstr(dropped_reason(lock, "nouveau-blacklist"),
-			       "when.gpu_vendor [nvidia] excludes 'amd'"));
+	assert_non_null(strstr(dropped_reason(lock, "torch-cuda"), "constraint accelerator [cuda, "
+								   "cpu] does not include the "
+								   "target's "
+								   "'rocm'"));
+	assert_non_null(strstr(dropped_reason(lock, "nouveau-blacklist"), "when.gpu_vendor "
+									  "[nvidia] excludes "
+									  "'amd'"));
 	json_decref(lock);
 }
 
@@ -204,10 +220,10 @@ static void test_aarch64(void **state)
 
 static void test_all_driver_kinds(void **state)
 {
-	json_t *lock = resolve(*state, DSVM_DRIVER_NONE, NULL, NULL, false,
-			       DSVM_RESOLVE_ALL_DRIVER_KINDS);
-	json_t *fm = component(lock, "fabric-manager"), *open = component(lock,
-									    "nvidia-driver-580-open");
+	json_t *lock =
+		resolve(*state, DSVM_DRIVER_NONE, NULL, NULL, false, DSVM_RESOLVE_ALL_DRIVER_KINDS);
+	json_t *fm = component(lock, "fabric-manager"), *open = component(lock, "nvidia-driver-580-"
+										"open");
 	json_t *bl = component(lock, "nouveau-blacklist");
 
 	/* Each kind's first driver is staged; fabric manager too, since the fabric is open. */
@@ -216,18 +232,21 @@ static void test_all_driver_kinds(void **state)
 	assert_non_null(component(lock, "nvidia-driver-580"));
 	assert_non_null(component(lock, "nvidia-driver-470"));
 	assert_non_null(component(lock, "rocm-driver"));
+	assert_non_null(component(lock, "nvidia-grid-driver"));
+	assert_non_null(component(lock, "radeon-pro-driver"));
 	assert_null(component(lock, "nvidia-driver-570-open"));
 	assert_non_null(fm);
-	/* The blacklist serves the three NVIDIA kinds, listed in kind order. */
-	assert_int_equal(json_array_size(json_object_get(bl, "driver_kinds")), 3);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(bl, "driver_kinds"), 0)),
-			    "nvidia-open");
+	/* The blacklist serves the four NVIDIA kinds, listed in kind order. */
+	assert_int_equal(json_array_size(json_object_get(bl, "driver_kinds")), 4);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(bl, "driver_kinds"), 0)), "nvidia-"
+											   "open");
 	/* Installed components first, staged after: orders are 1..n without gaps. */
 	for (size_t i = 0; i < json_array_size(json_object_get(lock, "components")); i++)
-		assert_int_equal(json_integer_value(json_object_get(
-					 json_array_get(json_object_get(lock, "components"), i),
-					 "order")),
-				 (json_int_t)i + 1);
+		assert_int_equal(
+			json_integer_value(json_object_get(
+				json_array_get(json_object_get(lock, "components"), i), "order")),
+			(json_int_t)i + 1);
 	json_decref(lock);
 }
 
@@ -242,8 +261,10 @@ static void test_deterministic_and_roundtrip(void **state)
 
 	dsvm_target_init(&t, "ubuntu-22.04", "x86_64");
 	t.driver_kind = DSVM_DRIVER_NVIDIA_OPEN;
-	assert_ok(f->ctx, dsvm_resolve(f->ctx, f->m, f->cat, &t, DSVM_RESOLVE_ALL_DRIVER_KINDS, &a));
-	assert_ok(f->ctx, dsvm_resolve(f->ctx, f->m, f->cat, &t, DSVM_RESOLVE_ALL_DRIVER_KINDS, &b));
+	assert_ok(f->ctx,
+		  dsvm_resolve(f->ctx, f->m, f->cat, &t, DSVM_RESOLVE_ALL_DRIVER_KINDS, &a));
+	assert_ok(f->ctx,
+		  dsvm_resolve(f->ctx, f->m, f->cat, &t, DSVM_RESOLVE_ALL_DRIVER_KINDS, &b));
 	assert_int_equal(dsvm_lock_to_string(a, &ta), 0);
 	assert_int_equal(dsvm_lock_to_string(b, &tb), 0);
 	assert_string_equal(ta, tb);
@@ -302,10 +323,11 @@ static void test_unserved_kind(void **state)
 	struct dsvm_target t;
 
 	dsvm_target_init(&t, "ubuntu-22.04", "x86_64");
-	t.driver_kind = DSVM_DRIVER_NVIDIA_GRID;
+	snprintf(t.arch, sizeof(t.arch), "ppc64le");
 	assert_int_equal(dsvm_resolve(f->ctx, f->m, f->cat, &t, 0, &lock), -EBADMSG);
 	assert_null(lock);
-	assert_error_contains(f->ctx, "does not serve driver kind 'nvidia-grid'");
+	assert_error_contains(f->ctx, "is not built for arch 'ppc64le'");
+	snprintf(t.arch, sizeof(t.arch), "x86_64");
 
 	t.driver_kind = DSVM_DRIVER_NVIDIA_OPEN;
 	snprintf(t.driver_branch, sizeof(t.driver_branch), "550");
