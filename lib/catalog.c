@@ -80,33 +80,30 @@ void dsvm_catalog_free(struct dsvm_catalog *cat)
 	free(cat);
 }
 
-/* The top-level list of a document: `key:` holding a sequence of mappings. */
-static int doc_list(struct loader *l, const char *key, const char *const *top_keys,
-		    const struct ynode **ret)
+/*
+ * The top-level list of a document: `key:` holding a sequence of mappings. NULL, with the
+ * error recorded, when the document is not shaped so.
+ */
+static const struct ynode *doc_list(struct loader *l, const char *key,
+				    const char *const *top_keys)
 {
 	const struct ynode *root = l->doc->root;
 	const struct ynode *list;
-	int r;
 
-	r = yexpect(l->ctx, l->doc, root, YNODE_MAPPING, "the catalog file");
-	if (r < 0)
-		return r;
-	r = ymap_check_keys(l->ctx, l->doc, root, top_keys);
-	if (r < 0)
-		return r;
+	if (yexpect(l->ctx, l->doc, root, YNODE_MAPPING, "the catalog file") < 0 ||
+	    ymap_check_keys(l->ctx, l->doc, root, top_keys) < 0)
+		return NULL;
 	list = ymap_get(root, key);
-	if (!list)
-		return yerror(l->ctx, l->doc, root, "missing required key '%s'", key);
-	r = yexpect(l->ctx, l->doc, list, YNODE_SEQUENCE, key);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < list->n; i++) {
-		r = yexpect(l->ctx, l->doc, list->items[i], YNODE_MAPPING, "an entry");
-		if (r < 0)
-			return r;
+	if (!list) {
+		yerror(l->ctx, l->doc, root, "missing required key '%s'", key);
+		return NULL;
 	}
-	*ret = list;
-	return 0;
+	if (yexpect(l->ctx, l->doc, list, YNODE_SEQUENCE, key) < 0)
+		return NULL;
+	for (size_t i = 0; i < list->n; i++)
+		if (yexpect(l->ctx, l->doc, list->items[i], YNODE_MAPPING, "an entry") < 0)
+			return NULL;
+	return list;
 }
 
 static bool is_digits(const char *s, size_t max)
@@ -245,12 +242,10 @@ static int check_gpu(struct loader *l, const struct ynode *node, const struct ds
 static int load_gpu(struct loader *l, const struct ynode *map, struct dsvm_gpu_info *g,
 		    uint16_t *ids, size_t *n_ids)
 {
-	static const char *const keys[] = {
-		"key",	      "vendor",	    "model",	  "pci",
-		"architecture", "compute_capability", "driver", "max_branch",
-		"min_branch",   "open_module", "proprietary_module", "switch",
-		NULL,
-	};
+	static const char *const keys[] = { "key", "vendor", "model", "pci", "architecture",
+					    "compute_capability", "driver", "max_branch",
+					    "min_branch", "open_module", "proprietary_module",
+					    "switch", NULL };
 	const struct ynode *pci;
 	const char *vendor = NULL;
 	int r;
@@ -306,7 +301,7 @@ static int load_gpu(struct loader *l, const struct ynode *map, struct dsvm_gpu_i
 							       : ynode_kind_name(id->kind));
 		(*n_ids)++;
 	}
-	return check_gpu(l, map, g);
+	return check_gpu(l, ymap_get(map, "driver"), g);
 }
 
 static int load_gpus(struct loader *l)
@@ -317,9 +312,10 @@ static int load_gpus(struct loader *l)
 	size_t n_ids = 0, total = 0;
 	int r;
 
-	r = doc_list(l, "gpus", top, &list);
-	if (r < 0)
-		return r;
+	/* The shape checks only ever fail with -EBADMSG. */
+	list = doc_list(l, "gpus", top);
+	if (!list)
+		return -EBADMSG;
 	for (size_t i = 0; i < list->n; i++) {
 		const struct ynode *pci = ymap_get(list->items[i], "pci");
 
@@ -389,9 +385,10 @@ static int load_drivers(struct loader *l)
 	const struct ynode *list;
 	int r;
 
-	r = doc_list(l, "toolkits", top, &list);
-	if (r < 0)
-		return r;
+	/* The shape checks only ever fail with -EBADMSG. */
+	list = doc_list(l, "toolkits", top);
+	if (!list)
+		return -EBADMSG;
 	cat->toolkits = calloc(list->n ? list->n : 1, sizeof(*cat->toolkits));
 	if (!cat->toolkits)
 		return -ENOMEM;
@@ -411,7 +408,8 @@ static int load_drivers(struct loader *l)
 				      t->cuda);
 		if (!is_dotted_version(t->linux_min, 2))
 			return yerror(l->ctx, l->doc, ymap_get(map, "linux"),
-				      "'linux' must be a driver version like '570.124.06', got '%s'",
+				      "'linux' must be a driver version like '570.124.06', got "
+				      "'%s'",
 				      t->linux_min);
 		if (t->windows_min && !is_dotted_version(t->windows_min, 2))
 			return yerror(l->ctx, l->doc, ymap_get(map, "windows"),
@@ -454,8 +452,8 @@ static int load_drivers(struct loader *l)
 				break;
 		if (!tracks[k])
 			return yerror(l->ctx, l->doc, ymap_get(map, "track"),
-				      "unknown track '%s'; use production, lts, new-feature, legacy "
-				      "or grid",
+				      "unknown track '%s'; use production, lts, new-feature, "
+				      "legacy or grid",
 				      b->track);
 		if (!is_dotted_version(b->linux_version, 2) ||
 		    strncmp(b->linux_version, b->branch, strlen(b->branch)) != 0 ||
@@ -567,11 +565,13 @@ static int check_family_branch(struct loader *l, const struct ynode *node,
 
 static int load_family(struct loader *l, const struct ynode *map)
 {
-	static const char *const keys[] = { "family",	  "series",   "gpu",	 "driver",
-					    "branch",	  "infiniband", "nvswitch", "retired",
-					    "sizes",	  NULL };
-	static const char *const size_keys[] = { "name",	"gpus",	    "pci_gpus", "infiniband",
-						 "nvswitch", "aliases", NULL };
+	static const char *const keys[] = { "family",	  "series",   "gpu",
+					    "driver",	  "branch",   "infiniband",
+					    "nvswitch",	  "retired",  "sizes",
+					    NULL };
+	static const char *const size_keys[] = { "name",	"gpus",	   "pci_gpus",
+						 "infiniband", "nvswitch", "aliases",
+						 NULL };
 	struct dsvm_catalog *cat = l->cat;
 	struct dsvm_size_info proto = { 0 };
 	const struct ynode *sizes;
@@ -641,8 +641,8 @@ static int load_family(struct loader *l, const struct ynode *map)
 			return r;
 		if (parse_gpu_count(count, &info->gpus_num, &info->gpus_den) < 0)
 			return yerror(l->ctx, l->doc, ymap_get(s, "gpus"),
-				      "bad GPU count '%s'; write a whole number ('8') or a fraction "
-				      "of one GPU ('1/6')",
+				      "bad GPU count '%s'; write a whole number ('8') or a "
+				      "fraction of one GPU ('1/6')",
 				      count);
 		/* A partial GPU is one virtual function; whole GPUs are one function each. */
 		info->pci_gpus = pci_gpus ? (unsigned)pci_gpus
@@ -671,9 +671,10 @@ static int load_sizes(struct loader *l)
 	size_t total = 0, keys = 0;
 	int r;
 
-	r = doc_list(l, "families", top, &list);
-	if (r < 0)
-		return r;
+	/* The shape checks only ever fail with -EBADMSG. */
+	list = doc_list(l, "families", top);
+	if (!list)
+		return -EBADMSG;
 	for (size_t i = 0; i < list->n; i++) {
 		const struct ynode *sizes = ymap_get(list->items[i], "sizes");
 

@@ -34,21 +34,32 @@ bool dsvm_choice_has_warning(const struct dsvm_choice *choice, enum dsvm_select_
 	return false;
 }
 
-static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			const char *fmt, ...)
+static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code,
+			 const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code,
+			 const char *fmt, va_list ap)
 {
 	struct dsvm_select_warning *w;
-	va_list ap;
 
 	/* The list is bounded; past it the reason and the earlier warnings still stand. */
 	if (c->n_warnings >= DSVM_SELECT_MAX_WARNINGS)
 		return;
 	w = &c->warnings[c->n_warnings++];
 	w->code = code;
-	va_start(ap, fmt);
+	/* clang-analyzer 14 loses the caller's va_start here: a false positive. */
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vsnprintf(w->text, sizeof(w->text), fmt, ap);
+}
+
+static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
+			const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_warningv(c, code, fmt, ap);
 	va_end(ap);
 }
 
@@ -352,8 +363,8 @@ int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 	struct pci_tally t;
 
 	if (!cat || !hw || !ret || (hw->n_gpus > 0 && !hw->gpus))
-		return ctx ? dsvm_set_error(ctx, -EINVAL, "driver selection needs a catalog and "
-							  "a hardware summary")
+		return ctx ? dsvm_set_error(ctx, -EINVAL,
+					    "driver selection needs a catalog and hardware")
 			   : -EINVAL;
 	if (hw->n_gpus > MAX_GPUS)
 		return ctx ? dsvm_set_error(ctx, -EINVAL,
@@ -371,9 +382,9 @@ int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 
 	/* FIELD-NOTES: these kinds are built with DKMS on Ubuntu and load only with an enrolled
 	 * key under Secure Boot; the signed prebuilt modules are nvidia-open/proprietary. */
-	if (hw->secure_boot && (c.kind == DSVM_DRIVER_NVIDIA_LEGACY_470 ||
-				c.kind == DSVM_DRIVER_NVIDIA_GRID || c.kind == DSVM_DRIVER_AMD_ROCM ||
-				c.kind == DSVM_DRIVER_AMD_RADEON_PRO))
+	if (hw->secure_boot &&
+	    (c.kind == DSVM_DRIVER_NVIDIA_LEGACY_470 || c.kind == DSVM_DRIVER_NVIDIA_GRID ||
+	     c.kind == DSVM_DRIVER_AMD_ROCM || c.kind == DSVM_DRIVER_AMD_RADEON_PRO))
 		add_warning(&c, DSVM_SELECT_WARN_SECURE_BOOT,
 			    "Secure Boot is on and %s is built with DKMS: its module loads only if "
 			    "its signing key is enrolled",
@@ -382,6 +393,15 @@ int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 		dsvm_debug(ctx, "driver selection: %s", c.reason);
 	*ret = c;
 	return 0;
+}
+
+/* The GPU's branch range, so a resolver can pick its own driver of the kind within it. */
+static void set_branch_limits(struct dsvm_target *t, const struct dsvm_gpu_info *gpu)
+{
+	snprintf(t->driver_branch_min, sizeof(t->driver_branch_min), "%s",
+		 gpu && gpu->min_branch ? gpu->min_branch : "");
+	snprintf(t->driver_branch_max, sizeof(t->driver_branch_max), "%s",
+		 gpu && gpu->max_branch ? gpu->max_branch : "");
 }
 
 int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
@@ -401,6 +421,7 @@ int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 		t->vm_family[0] = '\0';
 		t->driver_kind = DSVM_DRIVER_NONE;
 		t->driver_branch[0] = '\0';
+		set_branch_limits(t, NULL);
 		t->infiniband = DSVM_NO;
 		t->nvswitch = DSVM_NO;
 		snprintf(t->reason, sizeof(t->reason),
@@ -412,6 +433,7 @@ int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 	snprintf(t->vm_family, sizeof(t->vm_family), "%s", s->family);
 	t->driver_kind = s->driver_kind;
 	choose_branch(cat, s->driver_kind, s->gpu, s, t->driver_branch);
+	set_branch_limits(t, s->gpu);
 	t->infiniband = s->infiniband ? DSVM_YES : DSVM_NO;
 	t->nvswitch = s->nvswitch ? DSVM_YES : DSVM_NO;
 	snprintf(t->reason, sizeof(t->reason), "%s (%s) carries %s x %s: %s%s%s", s->name,
@@ -430,6 +452,7 @@ void dsvm_target_from_choice(const struct dsvm_choice *choice, const struct dsvm
 		 choice->size ? choice->size->family : "");
 	t->driver_kind = choice->kind;
 	snprintf(t->driver_branch, sizeof(t->driver_branch), "%s", choice->branch);
+	set_branch_limits(t, choice->gpu);
 	t->infiniband = hw && hw->infiniband ? DSVM_YES : DSVM_NO;
 	t->nvswitch = hw && hw->nvswitch ? DSVM_YES : DSVM_NO;
 	snprintf(t->reason, sizeof(t->reason), "%s", choice->reason);

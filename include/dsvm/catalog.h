@@ -55,7 +55,7 @@ struct dsvm_size_info {
 	bool nvswitch;
 	bool retired;
 	enum dsvm_driver_kind driver_kind; /* how Azure serves it (GRID for NVadsA10 v5, ...) */
-	const char *branch;       /* branch Azure serves the size with ("570"), or NULL: the GPU's */
+	const char *branch;       /* the branch Azure serves it with ("570"); NULL: the GPU's */
 };
 
 struct dsvm_branch_info {

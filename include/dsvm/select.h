@@ -39,11 +39,11 @@ struct dsvm_hw_summary {
 };
 
 enum dsvm_select_warning_code {
-	DSVM_SELECT_WARN_UNKNOWN_SIZE,    /* a size was given but the catalog does not list it */
+	DSVM_SELECT_WARN_UNKNOWN_SIZE,    /* a size the catalog does not list, with a GPU on PCI */
 	DSVM_SELECT_WARN_UNKNOWN_DEVICE,  /* an NVIDIA/AMD device id the catalog does not list */
 	DSVM_SELECT_WARN_GPU_MISSING,     /* the size has GPUs, PCI shows none (or too few) */
-	DSVM_SELECT_WARN_GPU_MISMATCH,    /* PCI shows a different GPU model than the size has */
-	DSVM_SELECT_WARN_UNEXPECTED_GPU,  /* PCI shows a GPU on a size the catalog does not list */
+	DSVM_SELECT_WARN_GPU_MISMATCH,    /* PCI shows another GPU model and none of the size's */
+	DSVM_SELECT_WARN_UNEXPECTED_GPU,  /* PCI shows more of the size's GPUs than it carries */
 	DSVM_SELECT_WARN_MIXED_GPUS,      /* more than one GPU model on PCI */
 	DSVM_SELECT_WARN_FABRIC_MISMATCH, /* InfiniBand or NVSwitch differs from the size */
 	DSVM_SELECT_WARN_SECURE_BOOT,     /* the kind builds with DKMS and cannot load under SB */
@@ -71,7 +71,11 @@ struct dsvm_choice {
 /*
  * Choose the driver for hw. Fills *ret and returns 0 whenever a choice can be made, including
  * "none" with warnings; unknown sizes and devices are reported in ret->warnings, never hidden.
- * Returns -EINVAL for a NULL argument or an n_gpus over 4096.
+ * A catalogued size decides unless PCI shows another catalogued GPU and none of the size's
+ * (then PCI decides, with GPU_MISMATCH). An unlisted size is a CPU size: no warning unless PCI
+ * shows a GPU. An NVIDIA device the catalog does not know gets nvidia-open (likely newer than
+ * the catalog), an unknown AMD device no driver. Vendors other than NVIDIA and AMD are ignored.
+ * ctx may be NULL. Returns -EINVAL for a NULL argument or an n_gpus over 4096.
  */
 int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 		       const struct dsvm_hw_summary *hw, struct dsvm_choice *ret);
@@ -84,8 +88,9 @@ const char *dsvm_select_warning_to_string(enum dsvm_select_warning_code code);
 
 /*
  * Fill the machine part of t from a catalogued VM size (for `dsvm-build resolve --vm-size S`):
- * vm_size (canonical name), vm_family, driver_kind, driver_branch, infiniband, nvswitch and
- * reason; os and arch are left as they are (call dsvm_target_init() first). A size the catalog
+ * vm_size (canonical name), vm_family, driver_kind, driver_branch (the catalog's choice),
+ * driver_branch_min/max (the GPU's limits, "" for none), infiniband, nvswitch and reason; os
+ * and arch are left as they are (call dsvm_target_init() first). A size the catalog
  * does not list is a CPU size: kind none, no fabric, vm_family "", and the reason says so.
  * Returns 0, or -EINVAL for an empty name; t is untouched on failure.
  */
@@ -94,7 +99,8 @@ int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 
 /*
  * Fill the machine part of t from a choice (for `--gpu auto` and firstboot): vm_family from the
- * choice's size, driver kind and branch, reason; infiniband and nvswitch from hw.
+ * choice's size, driver kind and branch, the branch limits of the choice's GPU, reason;
+ * infiniband and nvswitch from hw.
  */
 void dsvm_target_from_choice(const struct dsvm_choice *choice, const struct dsvm_hw_summary *hw,
 			     struct dsvm_target *t);

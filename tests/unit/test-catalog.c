@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <strings.h>
+
+#include "unit.h"
+
+#include "dsvm/catalog.h"
+
+#define CATALOG_DIR DSVM_SRCDIR "/manifests/hardware"
+#define BAD_DIR DSVM_SRCDIR "/tests/fixtures/catalog-bad"
+
+struct fixture {
+	struct dsvm_ctx *ctx;
+	struct dsvm_catalog *cat;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	int r;
+
+	assert_non_null(f);
+	f->ctx = unit_ctx();
+	r = dsvm_catalog_load(f->ctx, CATALOG_DIR, &f->cat);
+	if (r < 0)
+		fail_msg("catalog did not load: %s", dsvm_ctx_get_error(f->ctx));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	dsvm_catalog_free(f->cat);
+	dsvm_ctx_free(f->ctx);
+	free(f);
+	return 0;
+}
+
+static const struct dsvm_gpu_info *gpu(const struct dsvm_catalog *cat, uint16_t v, uint16_t d)
+{
+	const struct dsvm_gpu_info *g = NULL;
+
+	if (dsvm_catalog_find_gpu(cat, v, d, &g) < 0)
+		fail_msg("PCI %04x:%04x not in the catalog", v, d);
+	return g;
+}
+
+static const struct dsvm_size_info *size(const struct dsvm_catalog *cat, const char *name)
+{
+	const struct dsvm_size_info *s = NULL;
+
+	if (dsvm_catalog_find_size(cat, name, &s) < 0)
+		fail_msg("size '%s' not in the catalog", name);
+	return s;
+}
+
+static void test_every_size_is_consistent(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = dsvm_catalog_n_sizes(f->cat);
+
+	/* The brief's families, current and retired: far more than a token few. */
+	assert_true(n >= 60);
+	for (size_t i = 0; i < n; i++) {
+		const struct dsvm_size_info *s = dsvm_catalog_size_at(f->cat, i);
+		const struct dsvm_size_info *again = NULL;
+		char lower[64];
+
+		assert_non_null(s);
+		assert_non_null(s->gpu);
+		assert_false(s->gpu->switch_only);
+		assert_true(s->driver_kind > DSVM_DRIVER_NONE);
+		assert_true(s->driver_kind < _DSVM_DRIVER_KIND_MAX);
+		assert_int_equal(dsvm_driver_kind_vendor(s->driver_kind), s->gpu->vendor);
+		assert_true(s->gpus_num >= 1 && s->gpus_den >= 1);
+		assert_true(s->pci_gpus >= 1);
+		assert_non_null(s->family);
+		assert_non_null(s->series);
+		assert_int_equal(strncmp(s->name, "Standard_", 9), 0);
+
+		/* Every size is found by its own name, lower-cased and without the prefix. */
+		for (size_t j = 0; s->name[j] && j + 1 < sizeof(lower); j++) {
+			lower[j] = (char)tolower((unsigned char)s->name[j]);
+			lower[j + 1] = '\0';
+		}
+		assert_int_equal(dsvm_catalog_find_size(f->cat, lower + 9, &again), 0);
+		assert_ptr_equal(again, s);
+		assert_int_equal(dsvm_catalog_find_size(f->cat, lower, &again), 0);
+		assert_ptr_equal(again, s);
+	}
+	assert_null(dsvm_catalog_size_at(f->cat, n));
+}
+
+static void test_every_gpu_is_consistent(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = dsvm_catalog_n_gpus(f->cat);
+
+	assert_true(n >= 30);
+	for (size_t i = 0; i < n; i++) {
+		const struct dsvm_gpu_info *g = dsvm_catalog_gpu_at(f->cat, i);
+
+		assert_true(g->n_device_ids >= 1);
+		for (size_t j = 0; j < g->n_device_ids; j++)
+			assert_ptr_equal(gpu(f->cat, g->vendor_id, g->device_ids[j]), g);
+		if (g->vendor == DSVM_VENDOR_NVIDIA && !g->switch_only)
+			assert_non_null(g->compute_capability);
+		if (g->vendor == DSVM_VENDOR_AMD)
+			assert_null(g->compute_capability);
+		/* Turing and newer: the open module; older: never. */
+		if (g->driver_kind == DSVM_DRIVER_NVIDIA_OPEN)
+			assert_true(g->open_module);
+		if (g->driver_kind == DSVM_DRIVER_NVIDIA_PROPRIETARY ||
+		    g->driver_kind == DSVM_DRIVER_NVIDIA_LEGACY_470)
+			assert_false(g->open_module);
+	}
+}
+
+static void test_gpu_lookup(void **state)
+{
+	struct fixture *f = *state;
+	const struct dsvm_gpu_info *g, *none = NULL;
+
+	g = gpu(f->cat, 0x10de, 0x20b5);
+	assert_string_equal(g->key, "a100-pcie-80gb");
+	assert_string_equal(g->architecture, "ampere");
+	assert_string_equal(g->compute_capability, "8.0");
+	assert_int_equal(g->driver_kind, DSVM_DRIVER_NVIDIA_OPEN);
+
+	g = gpu(f->cat, 0x10de, 0x102d);
+	assert_string_equal(g->model, "Tesla K80");
+	assert_string_equal(g->architecture, "kepler");
+	assert_string_equal(g->compute_capability, "3.7");
+	assert_string_equal(g->max_branch, "470");
+	assert_int_equal(g->driver_kind, DSVM_DRIVER_NVIDIA_LEGACY_470);
+
+	g = gpu(f->cat, 0x10de, 0x2901);
+	assert_string_equal(g->architecture, "blackwell");
+	assert_false(g->proprietary_module);
+	assert_string_equal(g->min_branch, "570");
+
+	g = gpu(f->cat, 0x1002, 0x74a1);
+	assert_string_equal(g->key, "mi300x");
+	assert_int_equal(g->vendor, DSVM_VENDOR_AMD);
+	assert_int_equal(g->driver_kind, DSVM_DRIVER_AMD_ROCM);
+	/* The MI300X virtual function is the same model. */
+	assert_ptr_equal(gpu(f->cat, 0x1002, 0x74b5), g);
+
+	g = gpu(f->cat, 0x10de, 0x22a3);
+	assert_true(g->switch_only);
+	assert_int_equal(g->driver_kind, DSVM_DRIVER_NONE);
+
+	/* The same device id under the other vendor is not the same GPU. */
+	assert_int_equal(dsvm_catalog_find_gpu(f->cat, 0x1002, 0x20b5, &none), -ENOENT);
+	assert_int_equal(dsvm_catalog_find_gpu(f->cat, 0x10de, 0xffff, &none), -ENOENT);
+	assert_null(none);
+
+	assert_int_equal(dsvm_catalog_get_gpu(f->cat, "h100-sxm5", &g), 0);
+	assert_ptr_equal(g, gpu(f->cat, 0x10de, 0x2330));
+	assert_int_equal(dsvm_catalog_get_gpu(f->cat, "h100-sxm6", &g), -ENOENT);
+}
+
+static void test_size_lookup(void **state)
+{
+	struct fixture *f = *state;
+	const struct dsvm_size_info *s = size(f->cat, "Standard_NC24ads_A100_v4"), *none = NULL;
+
+	assert_ptr_equal(size(f->cat, "standard_nc24ads_a100_v4"), s);
+	assert_ptr_equal(size(f->cat, "NC24ads_A100_v4"), s);
+	assert_ptr_equal(size(f->cat, "STANDARD_NC24ADS_A100_V4"), s);
+	assert_string_equal(s->family, "NCads_A100_v4");
+	assert_string_equal(s->gpu->key, "a100-pcie-80gb");
+	assert_int_equal(s->gpus_num, 1);
+	assert_int_equal(s->gpus_den, 1);
+	assert_false(s->infiniband);
+	assert_false(s->nvswitch);
+
+	s = size(f->cat, "Standard_ND96isr_H100_v5");
+	assert_int_equal(s->gpus_num, 8);
+	assert_int_equal(s->pci_gpus, 8);
+	assert_true(s->infiniband);
+	assert_true(s->nvswitch);
+
+	/* An alias finds the same record, under its canonical name. */
+	s = size(f->cat, "Standard_ND96asr_A100_v4");
+	assert_string_equal(s->name, "Standard_ND96asr_v4");
+
+	/* Per-size InfiniBand overrides the family's default. */
+	assert_false(size(f->cat, "Standard_NC24")->infiniband);
+	assert_true(size(f->cat, "Standard_NC24r")->infiniband);
+	assert_true(size(f->cat, "Standard_NC24r")->retired);
+
+	assert_int_equal(dsvm_catalog_find_size(f->cat, "Standard_D4s_v5", &none), -ENOENT);
+	assert_int_equal(dsvm_catalog_find_size(f->cat, "Standard_", &none), -ENOENT);
+	assert_int_equal(dsvm_catalog_find_size(f->cat, "", &none), -ENOENT);
+	assert_int_equal(dsvm_catalog_find_size(f->cat, "Standard_NC24ads_A100_v4x", &none),
+			 -ENOENT);
+	assert_null(none);
+}
+
+static void test_fractional_sizes(void **state)
+{
+	struct fixture *f = *state;
+	const struct dsvm_size_info *s;
+
+	s = size(f->cat, "Standard_NV6ads_A10_v5");
+	assert_int_equal(s->gpus_num, 1);
+	assert_int_equal(s->gpus_den, 6);
+	assert_int_equal(s->pci_gpus, 1);
+	assert_int_equal(s->driver_kind, DSVM_DRIVER_NVIDIA_GRID);
+	assert_string_equal(s->branch, "570");
+
+	s = size(f->cat, "Standard_NV72ads_A10_v5");
+	assert_int_equal(s->gpus_num, 2);
+	assert_int_equal(s->gpus_den, 1);
+	assert_int_equal(s->pci_gpus, 2);
+
+	s = size(f->cat, "Standard_NV4as_v4");
+	assert_int_equal(s->gpus_num, 1);
+	assert_int_equal(s->gpus_den, 8);
+	assert_string_equal(s->gpu->key, "mi25");
+
+	s = size(f->cat, "Standard_NV4ads_V710_v5");
+	assert_int_equal(s->gpus_den, 6);
+	assert_int_equal(s->driver_kind, DSVM_DRIVER_AMD_ROCM);
+}
+
+static void expect_cuda(const struct dsvm_catalog *cat, const char *platform, const char *driver,
+			const char *want)
+{
+	char cuda[16] = "";
+	int r = dsvm_catalog_cuda_max(cat, platform, driver, cuda);
+
+	if (r < 0 || strcmp(cuda, want) != 0)
+		fail_msg("%s driver %s: got %d '%s', want '%s'", platform, driver, r, cuda, want);
+}
+
+static void test_cuda_max(void **state)
+{
+	struct fixture *f = *state;
+	char cuda[16] = "untouched";
+
+	/* Straight from NVIDIA's table: exactly at and just under a toolkit's minimum. */
+	expect_cuda(f->cat, "linux", "580.95.05", "13.0.2");
+	expect_cuda(f->cat, "linux", "580.65.06", "13.0.0");
+	expect_cuda(f->cat, "linux", "580.65.05", "12.9.1");
+	expect_cuda(f->cat, "linux", "570.124.06", "12.8.1");
+	expect_cuda(f->cat, "linux", "570.26", "12.8.0");
+	expect_cuda(f->cat, "linux", "525.60.13", "12.0.0");
+	expect_cuda(f->cat, "linux", "470.256.02", "11.4.4");
+	expect_cuda(f->cat, "linux", "455.23", "11.1.0");
+	/* Numeric, not textual: 535.104.05 is newer than 535.86.09. */
+	expect_cuda(f->cat, "linux", "535.104.05", "12.2.2");
+	expect_cuda(f->cat, "linux", "535.86.10", "12.2.1");
+	/* A branch stands for its newest known release. */
+	expect_cuda(f->cat, "linux", "470", "11.4.4");
+	expect_cuda(f->cat, "linux", "580", "13.0.2");
+	expect_cuda(f->cat, "linux", "595", "13.2.2");
+	expect_cuda(f->cat, "linux", "570", "12.8.1");
+	/* An uncatalogued branch stands for its highest release. */
+	expect_cuda(f->cat, "linux", "575", "12.9.1");
+	/* Windows: the table lists no 13.x driver, so 12.9 Update 1 is the newest. */
+	expect_cuda(f->cat, "windows", "576.57", "12.9.1");
+	expect_cuda(f->cat, "windows", "581.42", "12.9.1");
+	expect_cuda(f->cat, "windows", "572.60", "12.8.0");
+
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, "linux", "450.36.05", cuda), -ENOENT);
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, "macos", "580.95.05", cuda), -EINVAL);
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, NULL, "580.95.05", cuda), -EINVAL);
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, "linux", "latest", cuda), -EINVAL);
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, "linux", "580..95", cuda), -EINVAL);
+	assert_int_equal(dsvm_catalog_cuda_max(f->cat, "linux", "", cuda), -EINVAL);
+	assert_string_equal(cuda, "untouched");
+}
+
+static void test_cuda_min_driver(void **state)
+{
+	struct fixture *f = *state;
+	const char *drv = NULL;
+
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "linux", "12.4", &drv), 0);
+	assert_string_equal(drv, "550.54.14");
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "linux", "13.0.2", &drv), 0);
+	assert_string_equal(drv, "580.95.05");
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "windows", "12.8.1", &drv), 0);
+	assert_string_equal(drv, "572.61");
+	drv = NULL;
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "windows", "13.0", &drv), -ENOENT);
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "linux", "12.7", &drv), -ENOENT);
+	assert_int_equal(dsvm_catalog_cuda_min_driver(f->cat, "linux", "twelve", &drv), -EINVAL);
+	assert_null(drv);
+}
+
+static void expect_branch(const struct dsvm_catalog *cat, uint16_t dev, bool grid, const char *want)
+{
+	char branch[16] = "";
+	const struct dsvm_gpu_info *g = gpu(cat, 0x10de, dev);
+	int r = grid ? dsvm_catalog_grid_branch(cat, g, branch)
+		     : dsvm_catalog_newest_branch(cat, g, branch);
+
+	if (r < 0 || strcmp(branch, want) != 0)
+		fail_msg("%s: got %d '%s', want '%s'", g->key, r, branch, want);
+}
+
+static void test_branches(void **state)
+{
+	struct fixture *f = *state;
+	char branch[16] = "";
+	bool seen_lts = false;
+
+	expect_branch(f->cat, 0x102d, false, "470"); /* K80 */
+	expect_branch(f->cat, 0x1db4, false, "580"); /* V100 */
+	expect_branch(f->cat, 0x15f8, false, "580"); /* P100 */
+	expect_branch(f->cat, 0x13f2, false, "580"); /* M60 */
+	expect_branch(f->cat, 0x2330, false, "595"); /* H100: the production branch */
+	expect_branch(f->cat, 0x2901, false, "595"); /* B200 */
+	expect_branch(f->cat, 0x2236, true, "595");  /* A10 under GRID, no size pin */
+	expect_branch(f->cat, 0x13f2, true, "570");  /* M60 under GRID: not above 580 */
+
+	/* AMD and NVSwitch records have no NVIDIA branch. */
+	assert_int_equal(dsvm_catalog_newest_branch(f->cat, gpu(f->cat, 0x1002, 0x74a1), branch),
+			 -ENOENT);
+	assert_int_equal(dsvm_catalog_newest_branch(f->cat, gpu(f->cat, 0x10de, 0x22a3), branch),
+			 -ENOENT);
+	assert_string_equal(branch, "");
+
+	for (size_t i = 0; i < dsvm_catalog_n_branches(f->cat); i++) {
+		const struct dsvm_branch_info *b = dsvm_catalog_branch_at(f->cat, i);
+
+		/* Each release belongs to its branch ("580.173.02" to "580"). */
+		assert_int_equal(strncmp(b->linux_version, b->branch, strlen(b->branch)), 0);
+		seen_lts = seen_lts || strcmp(b->track, "lts") == 0;
+	}
+	assert_true(seen_lts);
+}
+
+/* The bad-catalog corpus: each case is rejected at its own file:line:col. */
+static const struct {
+	const char *dir;
+	const char *where; /* file:line:col */
+	const char *what;
+} bad_cases[] = {
+	{ "duplicate-pci-id", "gpus.yaml:14:10", "duplicate PCI id 10de:20b5" },
+	{ "unknown-key", "gpus.yaml:11:5", "unknown key 'colour'" },
+	{ "wrong-type", "sizes.yaml:6:17", "expected true or false for 'infiniband'" },
+	{ "bad-pci-format", "gpus.yaml:6:11", "bad PCI device id '0x20b5'" },
+	{ "pci-not-a-list", "gpus.yaml:6:10", "expected a sequence" },
+	{ "duplicate-size", "sizes.yaml:8:16", "duplicate size name 'Standard_NC24ADS_A100_v4'" },
+	{ "unknown-gpu-ref", "sizes.yaml:4:10", "unknown GPU 'a100-pcie-96gb'" },
+	{ "bad-gpu-count", "sizes.yaml:7:48", "bad GPU count '0/3'" },
+	{ "unknown-driver-kind", "gpus.yaml:9:13", "unknown driver kind 'nvidia-closed'" },
+	{ "kind-vendor-mismatch", "sizes.yaml:5:13", "'amd-rocm' does not drive GPU" },
+	{ "open-without-module", "gpus.yaml:9:13", "nvidia-open needs 'open_module: true'" },
+	{ "duplicate-toolkit", "cuda-drivers.yaml:3:12", "duplicate toolkit '13.0.0'" },
+	{ "bad-driver-version", "cuda-drivers.yaml:2:29", "got '580..65'" },
+	{ "unknown-branch-pin", "sizes.yaml:6:13", "branch 999 is not a datacenter branch" },
+	{ "bad-size-name", "sizes.yaml:7:16", "bad size name 'NC24ads A100'" },
+	{ "missing-key", "gpus.yaml:3:5", "missing required key 'architecture'" },
+	{ "syntax-error", "sizes.yaml:8:1", "YAML syntax error" },
+};
+
+static void test_bad_catalogs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		struct dsvm_ctx *ctx = unit_ctx();
+		struct dsvm_catalog *cat = NULL;
+		char dir[512], where[600];
+		int r;
+
+		snprintf(dir, sizeof(dir), "%s/%s", BAD_DIR, bad_cases[i].dir);
+		snprintf(where, sizeof(where), "%s/%s: ", dir, bad_cases[i].where);
+		r = dsvm_catalog_load(ctx, dir, &cat);
+		if (r != -EBADMSG)
+			fail_msg("%s: loaded with %d, want -EBADMSG (%s)", bad_cases[i].dir, r,
+				 dsvm_ctx_get_error(ctx));
+		assert_null(cat);
+		assert_error_contains(ctx, where);
+		assert_error_contains(ctx, bad_cases[i].what);
+		dsvm_ctx_free(ctx);
+	}
+}
+
+static void test_base_of_bad_corpus_loads(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_catalog *cat = NULL;
+
+	(void)state;
+	assert_int_equal(dsvm_catalog_load(ctx, BAD_DIR "/0-base-valid", &cat), 0);
+	assert_int_equal(dsvm_catalog_n_sizes(cat), 1);
+	dsvm_catalog_free(cat);
+	dsvm_ctx_free(ctx);
+}
+
+static void test_missing_directory(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_catalog *cat = NULL;
+
+	(void)state;
+	assert_int_equal(dsvm_catalog_load(ctx, DSVM_SRCDIR "/tests/fixtures/no-such-dir", &cat),
+			 -ENOENT);
+	assert_null(cat);
+	assert_error_contains(ctx, "gpus.yaml");
+	assert_int_equal(dsvm_catalog_load(ctx, NULL, &cat), -EINVAL);
+	dsvm_catalog_free(NULL);
+	dsvm_ctx_free(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_every_size_is_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_gpu_is_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gpu_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fractional_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cuda_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cuda_min_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_branches, setup, teardown),
+		cmocka_unit_test(test_bad_catalogs),
+		cmocka_unit_test(test_base_of_bad_corpus_loads),
+		cmocka_unit_test(test_missing_directory),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
