@@ -199,8 +199,7 @@ static int detect_target(struct dsvm_ctx *ctx, const struct resolve_args *a,
 		for (size_t i = 0; i < choice.n_warnings; i++)
 			dsvm_log(ctx, DSVM_LOG_WARNING, "%s", choice.warnings[i].text);
 		dsvm_target_from_choice(&choice, &summary, t);
-		/* The edition names its own driver of the kind; the catalog's branch is advice. */
-		t->driver_branch[0] = '\0';
+		dsvm_target_apply_branch_policy(t);
 	}
 	dsvm_hw_free(hw);
 	return r;
@@ -224,8 +223,7 @@ static int make_target(struct dsvm_ctx *ctx, const struct resolve_args *a,
 
 		if (r < 0)
 			return r;
-		/* The edition names its own driver of the kind; the catalog's branch is advice. */
-		t->driver_branch[0] = '\0';
+		dsvm_target_apply_branch_policy(t);
 	} else if (a->gpu && strcmp(a->gpu, "auto") == 0) {
 		int r = detect_target(ctx, a, cat, t);
 

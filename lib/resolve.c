@@ -9,6 +9,9 @@
 #include "lock-internal.h"
 #include "manifest-internal.h"
 
+/* At most this many (driver kind, branch) stacks are staged besides the build target's. */
+#define MAX_STAGED 32
+
 /* NVIDIA's redistrib JSON files are a few hundred KiB; the cap stops a runaway file. */
 #define REDIST_MAX_BYTES (8 * 1024 * 1024)
 
@@ -320,16 +323,37 @@ static int choose_driver(struct resolution *res)
 			ch->applies = false;
 			continue;
 		}
+		/* The GPU bounds the branch: a K80 stops at R470, Blackwell starts at R570. */
+		if (res->t.driver_branch_max[0] &&
+		    version_compare(ch->eff.driver.branch, res->t.driver_branch_max) > 0) {
+			snprintf(ch->why, sizeof(ch->why),
+				 "branch %s is newer than %s, the newest this GPU supports",
+				 ch->eff.driver.branch, res->t.driver_branch_max);
+			ch->applies = false;
+			continue;
+		}
+		if (res->t.driver_branch_min[0] &&
+		    version_compare(ch->eff.driver.branch, res->t.driver_branch_min) < 0) {
+			snprintf(ch->why, sizeof(ch->why),
+				 "branch %s is older than %s, the oldest this GPU supports",
+				 ch->eff.driver.branch, res->t.driver_branch_min);
+			ch->applies = false;
+			continue;
+		}
 		driver = ch;
 	}
 	if (!driver)
-		return dsvm_set_error(res->ctx, -EBADMSG,
-				      "%s: edition '%s' has no driver component of kind '%s'%s%s; "
-				      "add one or pick another kind",
-				      res->m->edition_doc->path, res->m->edition,
-				      dsvm_driver_kind_to_string(res->t.driver_kind),
-				      res->t.driver_branch[0] ? " and branch " : "",
-				      res->t.driver_branch);
+		return dsvm_set_error(
+			res->ctx, -EBADMSG,
+			"%s: edition '%s' has no driver component of kind '%s'%s%s%s%s%s%s; add one "
+			"or pick another kind",
+			res->m->edition_doc->path, res->m->edition,
+			dsvm_driver_kind_to_string(res->t.driver_kind),
+			res->t.driver_branch[0] ? " and branch " : "", res->t.driver_branch,
+			res->t.driver_branch_min[0] ? ", branch at least " : "",
+			res->t.driver_branch_min,
+			res->t.driver_branch_max[0] ? ", branch at most " : "",
+			res->t.driver_branch_max);
 	driver->chosen = true;
 	snprintf(driver->why, sizeof(driver->why), "driver for %s, branch %s",
 		 dsvm_driver_kind_to_string(res->t.driver_kind), driver->eff.driver.branch);
@@ -896,15 +920,17 @@ static json_t *target_json(const struct resolution *res)
 {
 	const struct dsvm_target *t = &res->t;
 
-	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:b, s:b, s:s}", "driver_kind",
-			 dsvm_driver_kind_to_string(t->driver_kind), "driver_branch",
-			 t->driver_branch[0] ? t->driver_branch : NULL, "vm_size",
-			 t->vm_size[0] ? t->vm_size : NULL, "vm_family",
-			 t->vm_family[0] ? t->vm_family : NULL, "gpu_vendor",
+#define OPT(x) ((x)[0] ? (x) : NULL)
+	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:b, s:b, s:s}",
+			 "driver_kind", dsvm_driver_kind_to_string(t->driver_kind),
+			 "driver_branch", OPT(t->driver_branch), "driver_branch_min",
+			 OPT(t->driver_branch_min), "driver_branch_max", OPT(t->driver_branch_max),
+			 "vm_size", OPT(t->vm_size), "vm_family", OPT(t->vm_family), "gpu_vendor",
 			 dsvm_gpu_vendor_to_string(res->vendor), "accelerator",
 			 dsvm_accelerator_to_string(res->accel), "infiniband",
 			 t->infiniband == DSVM_YES, "nvswitch", t->nvswitch == DSVM_YES, "reason",
 			 t->reason);
+#undef OPT
 }
 
 static json_t *driver_json(const struct resolution *res)
@@ -1012,6 +1038,61 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 	return 0;
 }
 
+/* Has (kind, branch) been resolved already, for the build target or an earlier stage? */
+static bool stack_seen(const struct resolution *main_res, const struct resolution *staged,
+		       size_t n_staged, enum dsvm_driver_kind kind, const char *branch)
+{
+	if (main_res->driver && main_res->t.driver_kind == kind &&
+	    streq(main_res->driver->eff.driver.branch, branch))
+		return true;
+	for (size_t i = 0; i < n_staged; i++)
+		if (staged[i].t.driver_kind == kind && streq(staged[i].t.driver_branch, branch))
+			return true;
+	return false;
+}
+
+/*
+ * Resolve every (driver kind, branch) the edition offers for this OS and arch, with the fabric
+ * and family left open, so the image carries what firstboot needs after any resize: another
+ * kind, or another branch of the same kind (an M60 needs a branch an H100 image may not use).
+ */
+static int stage_driver_stacks(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
+			       const struct dsvm_catalog *catalog,
+			       const struct resolution *main_res, struct resolution *staged,
+			       size_t *n_staged)
+{
+	for (size_t i = 0; i < m->n_components; i++) {
+		const struct component *c = &m->components[i];
+		struct resolution *s;
+		struct fields eff;
+		int r;
+
+		component_effective(c, &main_res->t, &eff);
+		if (!eff.has_driver || !dsvm_manifest_supports_driver_kind(m, eff.driver.kind) ||
+		    stack_seen(main_res, staged, *n_staged, eff.driver.kind, eff.driver.branch))
+			continue;
+		if (*n_staged >= MAX_STAGED)
+			return dsvm_set_error(ctx, -E2BIG,
+					      "%s: more than %d driver kind and branch pairs to stage",
+					      m->edition_doc->path, MAX_STAGED);
+		s = &staged[(*n_staged)++];
+		*s = (struct resolution){
+			.ctx = ctx, .m = m, .cat = catalog, .t = main_res->t, .staging = true
+		};
+		s->t.driver_kind = eff.driver.kind;
+		snprintf(s->t.driver_branch, sizeof(s->t.driver_branch), "%s", eff.driver.branch);
+		s->t.driver_branch_min[0] = '\0';
+		s->t.driver_branch_max[0] = '\0';
+		s->t.vm_family[0] = '\0';
+		s->t.infiniband = DSVM_ANY;
+		s->t.nvswitch = DSVM_ANY;
+		r = resolution_run(s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int resolver_add_manifest_inputs(struct resolver *rv)
 {
 	int r = add_input(rv, rv->m->edition_doc->path, rv->m->edition_doc->sha256);
@@ -1027,7 +1108,7 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 {
 	struct resolver rv = { .ctx = ctx, .m = m, .inputs = json_array() };
 	struct resolution main_res = { .ctx = ctx, .m = m, .cat = catalog, .t = *t };
-	struct resolution staged[_DSVM_DRIVER_KIND_MAX] = {};
+	struct resolution staged[MAX_STAGED] = {};
 	size_t n_staged = 0;
 	json_t *lock_json = NULL;
 	int r;
@@ -1051,25 +1132,9 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 	if (r < 0)
 		goto out;
 	if (flags & DSVM_RESOLVE_ALL_DRIVER_KINDS) {
-		for (size_t i = 0; i < m->n_driver_kinds; i++) {
-			struct resolution *s = &staged[n_staged];
-			enum dsvm_driver_kind k = m->driver_kinds[i];
-
-			if (k == t->driver_kind || k == DSVM_DRIVER_NONE)
-				continue;
-			*s = (struct resolution){
-				.ctx = ctx, .m = m, .cat = catalog, .t = *t, .staging = true
-			};
-			s->t.driver_kind = k;
-			s->t.driver_branch[0] = '\0';
-			s->t.vm_family[0] = '\0';
-			s->t.infiniband = DSVM_ANY;
-			s->t.nvswitch = DSVM_ANY;
-			n_staged++;
-			r = resolution_run(s);
-			if (r < 0)
-				goto out;
-		}
+		r = stage_driver_stacks(ctx, m, catalog, &main_res, staged, &n_staged);
+		if (r < 0)
+			goto out;
 	}
 	r = resolver_add_manifest_inputs(&rv);
 	if (r < 0)

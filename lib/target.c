@@ -91,7 +91,8 @@ enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind)
 	case DSVM_VENDOR_NVIDIA:
 		return DSVM_ACCEL_CUDA;
 	case DSVM_VENDOR_AMD:
-		/* Radeon PRO (V620, V710) is a workstation/VDI driver: no ROCm frameworks on it. */
+		/* Radeon PRO (V620) is a workstation/VDI driver: no ROCm frameworks on it. Azure serves
+		 * the V710 sizes with ROCm, so the catalog gives them amd-rocm. */
 		return kind == DSVM_DRIVER_AMD_ROCM ? DSVM_ACCEL_ROCM : DSVM_ACCEL_CPU;
 	default:
 		return DSVM_ACCEL_CPU;
@@ -106,4 +107,10 @@ void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch)
 	t->driver_kind = DSVM_DRIVER_NONE;
 	t->infiniband = DSVM_NO;
 	t->nvswitch = DSVM_NO;
+}
+
+void dsvm_target_apply_branch_policy(struct dsvm_target *t)
+{
+	if (t->driver_kind != DSVM_DRIVER_NVIDIA_GRID)
+		t->driver_branch[0] = '\0';
 }

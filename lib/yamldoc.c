@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 
 #include <yaml.h>
@@ -81,7 +82,8 @@ static int yerrorv_at(struct dsvm_ctx *ctx, const char *path, unsigned line, uns
 {
 	char msg[1536];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* The analyzer loses track of a va_list handed down from a variadic caller. */
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	return dsvm_set_error(ctx, -EBADMSG, "%s:%u:%u: %s", path, line, column, msg);
 }
 
@@ -142,6 +144,7 @@ static int convert_mapping(struct convert *cv, const yaml_node_t *yn, unsigned d
 		r = convert_node(cv, pair->key, depth + 1, &key);
 		if (r < 0)
 			return r;
+		assert(key); /* convert_node() sets it on success */
 		node->keys[node->n] = key;
 		node->items[node->n] = NULL;
 		node->n++;

@@ -52,7 +52,9 @@ struct dsvm_target {
 	char vm_size[64];   /* "Standard_NC24ads_A100_v4", or "" */
 	char vm_family[64]; /* "NCads_A100_v4", or "" */
 	enum dsvm_driver_kind driver_kind;
-	char driver_branch[16]; /* "580", or "" for the edition's first of the kind */
+	char driver_branch[16];     /* "580": exactly this branch; "" for any */
+	char driver_branch_min[16]; /* oldest branch the GPU needs ("570" for Blackwell) */
+	char driver_branch_max[16]; /* newest branch the GPU supports ("470" for K80) */
 	enum dsvm_tristate infiniband;
 	enum dsvm_tristate nvswitch;
 	char reason[256]; /* why this target (for the lock), may be "" */
@@ -74,3 +76,12 @@ enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind);
 
 /* A target for the edition's OS and arch with driver kind none and no fabric. */
 void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch);
+
+/*
+ * The branch policy for a target chosen from the catalog (by size or by detection), after
+ * dsvm_target_from_size() or dsvm_target_from_choice() filled it: GRID keeps its exact branch,
+ * because Azure's host vGPU manager decides which guest driver works; datacenter kinds drop the
+ * catalog's suggestion and keep only the GPU's range, so the edition's first driver of the kind
+ * within that range is chosen (the edition's order is its preference).
+ */
+void dsvm_target_apply_branch_policy(struct dsvm_target *t);

@@ -55,7 +55,6 @@ for want in cpu-only:none k80:nvidia-legacy-470 p100:nvidia-proprietary v100:nvi
 	got=$(jq -r .target.driver_kind "$tmp/l.json")
 	[ "$got" = "$kind" ] || no "--gpu auto on $case: kind $got, want $kind"
 done
-got=$(jq -r '[.target.infiniband, .target.nvswitch] | join(" ")' "$tmp/l.json" 2>/dev/null || true)
 dsvm-build resolve "$mini" --catalog "$catalog" --gpu auto --sysroot "$tmp/sys/nd-a100-v4" -o "$tmp/l.json" 2>/dev/null
 [ "$(jq -r '[.target.infiniband, .target.nvswitch, (.components | map(.name) | index("fabric-manager") != null)] | join(" ")' "$tmp/l.json")" = "true true true" ] ||
 	no "ND A100 v4: fabric not detected or fabric manager not selected"

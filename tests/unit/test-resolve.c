@@ -234,7 +234,10 @@ static void test_all_driver_kinds(void **state)
 	assert_non_null(component(lock, "rocm-driver"));
 	assert_non_null(component(lock, "nvidia-grid-driver"));
 	assert_non_null(component(lock, "radeon-pro-driver"));
-	assert_null(component(lock, "nvidia-driver-570-open"));
+	/* Every branch of a kind is staged, with what that branch needs (its fabric manager). */
+	assert_non_null(component(lock, "nvidia-driver-570-open"));
+	assert_non_null(component(lock, "nvidia-grid-driver-570"));
+	assert_non_null(component(lock, "fabric-manager-570"));
 	assert_non_null(fm);
 	/* The blacklist serves the four NVIDIA kinds, listed in kind order. */
 	assert_int_equal(json_array_size(json_object_get(bl, "driver_kinds")), 4);
@@ -316,6 +319,31 @@ static void test_sbom(void **state)
 	dsvm_lock_free(lock);
 }
 
+/* A GPU's branch range picks the edition's first driver of the kind within it. */
+static void test_gpu_branch_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct dsvm_lock *lock = NULL;
+	struct dsvm_target t;
+	char *text = NULL;
+
+	dsvm_target_init(&t, "ubuntu-22.04", "x86_64");
+	t.driver_kind = DSVM_DRIVER_NVIDIA_OPEN;
+	snprintf(t.driver_branch_max, sizeof(t.driver_branch_max), "575");
+	assert_ok(f->ctx, dsvm_resolve(f->ctx, f->m, f->cat, &t, 0, &lock));
+	assert_int_equal(dsvm_lock_to_string(lock, &text), 0);
+	assert_non_null(strstr(text, "\"component\": \"nvidia-driver-570-open\""));
+	assert_non_null(strstr(text, "branch 580 is newer than 575, the newest this GPU supports"));
+	free(text);
+	dsvm_lock_free(lock);
+	lock = NULL;
+
+	t.driver_branch_max[0] = '\0';
+	snprintf(t.driver_branch_min, sizeof(t.driver_branch_min), "590");
+	assert_int_equal(dsvm_resolve(f->ctx, f->m, f->cat, &t, 0, &lock), -EBADMSG);
+	assert_error_contains(f->ctx, "no driver component of kind 'nvidia-open', branch at least 590");
+}
+
 static void test_unserved_kind(void **state)
 {
 	struct fixture *f = *state;
@@ -379,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_driver_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deterministic_and_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gpu_branch_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unserved_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_rejects_bad_data, setup, teardown),
 	};
