@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		dsvm_target_init(&target, dsvm_manifest_get_os(m), dsvm_manifest_get_arch(m));
-		target.driver_kind = DSVM_DRIVER_NVIDIA_OPEN;
+		target.driver_kind = DSVM_DRIVER_NONE;
 		if (dsvm_resolve(ctx, m, cat, &target, DSVM_RESOLVE_ALL_DRIVER_KINDS, &lock) < 0 ||
 		    dsvm_lock_to_string(lock, &text) < 0) {
 			fprintf(stderr, "bench-resolve: %s\n", dsvm_ctx_get_error(ctx));

@@ -28,15 +28,15 @@ int dsvm_cli_fail(const char *program, struct dsvm_ctx *ctx, int r)
 	return dsvm_exit_code(r);
 }
 
-static void usage(FILE *out, const char *program, const char *intro,
-		  const struct dsvm_verb *verbs)
+static void usage(FILE *out, const char *program, const char *intro, const struct dsvm_verb *verbs)
 {
 	fprintf(out, "%s\n\nUsage: %s VERB [OPTIONS...]\n\nVerbs:\n", intro, program);
 	for (const struct dsvm_verb *v = verbs; v->name; v++)
 		fprintf(out, "  %-10s %s\n", v->name, v->summary);
-	fprintf(out, "\n'%s VERB --help' explains a verb. Exit codes: 0 ok, 1 failed, 64 usage, "
-		     "65 bad data, 66 missing input,\n69 service unavailable, 73 cannot create "
-		     "output, 74 I/O error, 75 try again, 77 permission.\n",
+	fprintf(out,
+		"\n'%s VERB --help' explains a verb. Exit codes: 0 ok, 1 failed, 64 usage, "
+		"65 bad data, 66 missing input,\n69 service unavailable, 73 cannot create "
+		"output, 74 I/O error, 75 try again, 77 permission.\n",
 		program);
 }
 

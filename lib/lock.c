@@ -184,8 +184,8 @@ int dsvm_lock_get_entry(const struct dsvm_lock *lock, size_t i, struct dsvm_lock
 
 const char *dsvm_lock_get_driver_field(const struct dsvm_lock *lock, const char *field)
 {
-	const char *v = json_string_value(json_object_get(json_object_get(lock->json, "driver"),
-							  field));
+	const char *v =
+		json_string_value(json_object_get(json_object_get(lock->json, "driver"), field));
 
 	return v ? v : "";
 }

@@ -148,5 +148,4 @@ void component_effective(const struct component *c, const struct dsvm_target *t,
 			 struct fields *ret);
 
 /* "file:line:col" of a node, into buf. */
-const char *node_position(const struct ydoc *doc, const struct ynode *node, char *buf,
-			  size_t size);
+const char *node_position(const struct ydoc *doc, const struct ynode *node, char *buf, size_t size);

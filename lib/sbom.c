@@ -69,7 +69,8 @@ static char *component_purl(const json_t *root, const json_t *c)
 				     arch && streq(arch, "aarch64") ? "arm64" : "amd64", os);
 	}
 	if ((streq(kind, "pip") || streq(kind, "conda")) && package && version) {
-		_cleanup_free_ char *norm = streq(kind, "pip") ? pypi_name(package) : strdup(package);
+		_cleanup_free_ char *norm =
+			streq(kind, "pip") ? pypi_name(package) : strdup(package);
 
 		ename = norm ? purl_escape(norm) : NULL;
 		ever = purl_escape(version);
@@ -141,8 +142,8 @@ static json_t *lock_component(const json_t *root, const json_t *c)
 		return NULL;
 	o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "type",
 		      cdx_type(kind), "bom-ref", name, "name", name, "version", version, "purl",
-		      purl, "properties", "name", "dsvm:kind", "value", kind, "name",
-		      "dsvm:action", "value", json_string_value(json_object_get(c, "action")));
+		      purl, "properties", "name", "dsvm:kind", "value", kind, "name", "dsvm:action",
+		      "value", json_string_value(json_object_get(c, "action")));
 	if (!o)
 		return NULL;
 	if (record)
