@@ -13,7 +13,7 @@ static const struct dsvm_verb verbs[] = {
 int main(int argc, char **argv)
 {
 	return dsvm_cli_dispatch(FIRSTBOOT_PROGRAM,
-				 "dsvm-firstboot: detect what this VM is now and converge its driver "
-				 "stack, offline.",
+				 "dsvm-firstboot: detect what this VM is now and converge its "
+				 "driver stack, offline.",
 				 verbs, argc, argv);
 }

@@ -1068,6 +1068,10 @@ static int stage_driver_stacks(struct dsvm_ctx *ctx, const struct dsvm_manifest 
 		int r;
 
 		component_effective(c, &main_res->t, &eff);
+		/* Only drivers this OS and arch can take; the rest of 'when' is the machine's. */
+		if (!list_matches(&c->when.os, main_res->t.os) ||
+		    !list_matches(&c->when.arch, main_res->t.arch))
+			continue;
 		if (!eff.has_driver || !dsvm_manifest_supports_driver_kind(m, eff.driver.kind) ||
 		    stack_seen(main_res, staged, *n_staged, eff.driver.kind, eff.driver.branch))
 			continue;

@@ -33,9 +33,9 @@ static void test_load_edition(void **state)
 	assert_true(dsvm_manifest_supports_driver_kind(m, DSVM_DRIVER_AMD_ROCM));
 	assert_true(dsvm_manifest_supports_driver_kind(m, DSVM_DRIVER_NVIDIA_GRID));
 	/* Components keep include order, then file order: drivers.yaml comes first. */
-	assert_int_equal(dsvm_manifest_count_components(m), 21);
+	assert_int_equal(dsvm_manifest_count_components(m), 22);
 	assert_string_equal(m->components[0].name, "nvidia-driver-580-open");
-	assert_string_equal(m->components[11].name, "cuda-toolkit-13-0");
+	assert_string_equal(m->components[12].name, "cuda-toolkit-13-0");
 	dsvm_manifest_free(m);
 	dsvm_ctx_free(ctx);
 }

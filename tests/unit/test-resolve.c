@@ -238,6 +238,7 @@ static void test_all_driver_kinds(void **state)
 	assert_non_null(component(lock, "nvidia-driver-570-open"));
 	assert_non_null(component(lock, "nvidia-grid-driver-570"));
 	assert_non_null(component(lock, "fabric-manager-570"));
+	assert_null(component(lock, "rocm-driver-noble"));
 	assert_non_null(fm);
 	/* The blacklist serves the four NVIDIA kinds, listed in kind order. */
 	assert_int_equal(json_array_size(json_object_get(bl, "driver_kinds")), 4);
