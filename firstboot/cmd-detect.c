@@ -1,12 +1,307 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "dsvm/catalog.h"
+#include "dsvm/cli.h"
+#include "dsvm/detect.h"
+#include "dsvm/disk.h"
+#include "dsvm/select.h"
 #include "firstboot.h"
+
+#define INSTALLED_CATALOG "/usr/share/dsvm/manifests/hardware"
+
+static const char usage_text[] =
+	"Usage: " FIRSTBOOT_PROGRAM " detect [OPTIONS]\n"
+	"\n"
+	"Find out what this VM is now: its size, GPUs, NVSwitch, InfiniBand, Secure Boot, kernel,\n"
+	"loaded NVIDIA module and disks, then choose the driver kind and branch for it. Reads "
+	"only;\n"
+	"changes nothing.\n"
+	"\n"
+	"  --sysroot DIR  read /sys, /proc, /run and /dev under DIR (a captured or generated "
+	"tree)\n"
+	"  --catalog DIR  hardware catalog (gpus.yaml, sizes.yaml, cuda-drivers.yaml); default:\n"
+	"                 the source tree's manifests/hardware when run from a build tree, else\n"
+	"                 ../share/dsvm/manifests/hardware beside the binary, else\n"
+	"                 " INSTALLED_CATALOG "\n"
+	"  --vm-size S    take S as the VM size (e.g. Standard_NC24ads_A100_v4)\n"
+	"  --imds URL     ask this URL instead of Azure's IMDS (http only; tests use a loopback "
+	"server)\n"
+	"  --no-imds      never ask IMDS; cloud-init's copy is still read\n"
+	"  --no-disks     do not probe the resource and local NVMe disks\n"
+	"  --json         print one JSON object on stdout\n"
+	"  -v, --verbose  log every decision on stderr\n"
+	"  -h, --help     show this text\n"
+	"\n"
+	"The VM size comes from --vm-size, else /run/cloud-init/instance-data.json\n"
+	"(ds.meta_data.imds.compute.vmSize), else IMDS, else none: PCI then decides alone.\n"
+	"\n"
+	"Examples:\n"
+	"  " FIRSTBOOT_PROGRAM " detect\n"
+	"  " FIRSTBOOT_PROGRAM " detect --json --no-imds | jq .driver\n"
+	"  " FIRSTBOOT_PROGRAM " detect --sysroot /tmp/capture --vm-size Standard_ND96asr_v4\n"
+	"\n"
+	"Exit status: 0 detected, 64 usage, 65 bad catalog, 66 missing catalog, 1 other failure.\n";
+
+struct detect_args {
+	const char *sysroot;
+	const char *catalog;
+	struct dsvm_hw_options hw;
+	bool no_disks;
+	bool json;
+	bool verbose;
+};
+
+static int parse_args(int argc, char **argv, struct detect_args *a)
+{
+	enum {
+		OPT_SYSROOT = 256,
+		OPT_CATALOG,
+		OPT_VM_SIZE,
+		OPT_IMDS,
+		OPT_NO_IMDS,
+		OPT_NO_DISKS,
+		OPT_JSON
+	};
+	static const struct option options[] = {
+		{ "sysroot", required_argument, NULL, OPT_SYSROOT },
+		{ "catalog", required_argument, NULL, OPT_CATALOG },
+		{ "vm-size", required_argument, NULL, OPT_VM_SIZE },
+		{ "imds", required_argument, NULL, OPT_IMDS },
+		{ "no-imds", no_argument, NULL, OPT_NO_IMDS },
+		{ "no-disks", no_argument, NULL, OPT_NO_DISKS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SYSROOT:
+			a->sysroot = optarg;
+			break;
+		case OPT_CATALOG:
+			a->catalog = optarg;
+			break;
+		case OPT_VM_SIZE:
+			a->hw.vm_size = optarg;
+			break;
+		case OPT_IMDS:
+			a->hw.imds_url = optarg;
+			break;
+		case OPT_NO_IMDS:
+			a->hw.no_imds = true;
+			break;
+		case OPT_NO_DISKS:
+			a->no_disks = true;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case 'v':
+			a->verbose = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1;
+		default:
+			fprintf(stderr, "%s: run '%s detect --help' for the options\n",
+				FIRSTBOOT_PROGRAM, FIRSTBOOT_PROGRAM);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: detect takes no arguments ('%s'); see '%s detect --help'\n",
+			FIRSTBOOT_PROGRAM, argv[optind], FIRSTBOOT_PROGRAM);
+		return -EINVAL;
+	}
+	if (a->hw.imds_url && strncmp(a->hw.imds_url, "http://", 7) != 0) {
+		fprintf(stderr, "%s: --imds '%s' must be an http:// URL (IMDS has no TLS)\n",
+			FIRSTBOOT_PROGRAM, a->hw.imds_url);
+		return -EINVAL;
+	}
+	if (a->hw.no_imds && a->hw.imds_url) {
+		fprintf(stderr, "%s: --imds and --no-imds contradict each other; pick one\n",
+			FIRSTBOOT_PROGRAM);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool is_dir(const char *path)
+{
+	return access(path, R_OK | X_OK) == 0;
+}
+
+/*
+ * The catalog when --catalog is not given. A binary in a build tree (<src>/build/) uses
+ * <src>/manifests/hardware, so a fresh build never reads an older installed catalog; an
+ * installed one finds <prefix>/share/dsvm beside <prefix>/sbin; the image's fixed place last.
+ */
+static char *default_catalog_dir(void)
+{
+	static const char *const relative[] = { "/../manifests/hardware", "/../share/dsvm/"
+									  "manifests/hardware" };
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			for (size_t i = 0; i < sizeof(relative) / sizeof(relative[0]); i++) {
+				char *dir;
+
+				if (asprintf(&dir, "%s%s", exe, relative[i]) < 0)
+					return NULL;
+				if (is_dir(dir))
+					return dir;
+				free(dir);
+			}
+		}
+	}
+	return strdup(INSTALLED_CATALOG);
+}
+
+static const char *yes_no(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+static void print_human(const struct dsvm_hw *hw, const struct dsvm_catalog *cat,
+			const struct dsvm_choice *choice, const struct dsvm_disk *disks,
+			size_t n_disks)
+{
+	const char *vm = dsvm_hw_get_vm_size(hw), *kernel = dsvm_hw_get_kernel(hw), *nv;
+	int sb = dsvm_hw_get_secure_boot(hw);
+	bool open = false;
+
+	printf("VM size:       %s (%s)\n", vm ? vm : "unknown",
+	       dsvm_vm_size_source_to_string(dsvm_hw_get_vm_size_source(hw)));
+	printf("GPUs:          %zu\n", dsvm_hw_get_n_gpus(hw));
+	for (size_t i = 0; i < dsvm_hw_get_n_gpus(hw); i++) {
+		const struct dsvm_gpu *g = dsvm_hw_get_gpu(hw, i);
+		const struct dsvm_gpu_info *info = NULL;
+
+		if (dsvm_catalog_find_gpu(cat, g->vendor_id, g->device_id, &info) < 0)
+			info = NULL;
+		printf("  %-12s %04x:%04x %s", g->address, g->vendor_id, g->device_id,
+		       info ? info->model : "(not in the catalog)");
+		if (info)
+			printf(", %s%s%s", info->architecture,
+			       info->compute_capability ? ", compute " : "",
+			       info->compute_capability ? info->compute_capability : "");
+		putchar('\n');
+	}
+	printf("NVSwitch:      %s (%u)\n", yes_no(dsvm_hw_get_n_nvswitches(hw) > 0),
+	       dsvm_hw_get_n_nvswitches(hw));
+	printf("InfiniBand:    %s (%u PCI functions, %u ports)\n",
+	       yes_no(dsvm_hw_has_infiniband(hw)), dsvm_hw_get_n_ib_pci(hw),
+	       dsvm_hw_get_n_ib_ports(hw));
+	printf("Secure Boot:   %s\n", sb < 0 ? "unknown" : sb ? "on" : "off");
+	printf("Kernel:        %s\n", kernel ? kernel : "unknown");
+	nv = dsvm_hw_get_nvidia_driver(hw, &open);
+	if (nv)
+		printf("NVIDIA module: %s (%s) loaded\n", nv, open ? "open" : "proprietary");
+	else
+		printf("NVIDIA module: none loaded\n");
+	printf("Driver:        %s%s%s", dsvm_driver_kind_to_string(choice->kind),
+	       choice->branch[0] ? " " : "", choice->branch);
+	if (choice->cuda_max[0])
+		printf(" (CUDA up to %s)", choice->cuda_max);
+	printf("\nReason:        %s\n", choice->reason);
+	for (size_t i = 0; i < choice->n_warnings && i < DSVM_SELECT_MAX_WARNINGS; i++)
+		printf("Warning:       %s\n", choice->warnings[i].text);
+	for (size_t i = 0; i < n_disks; i++) {
+		const struct dsvm_disk *d = &disks[i];
+
+		printf("Disk:          %-10s %-10s %llu MiB%s%s", d->name,
+		       dsvm_disk_role_to_string(d->role), (unsigned long long)(d->size_bytes >> 20),
+		       d->model[0] ? ", " : "", d->model);
+		if (d->probed)
+			printf(", %s", dsvm_disk_content_to_string(d->probe.content));
+		putchar('\n');
+	}
+}
 
 int cmd_detect(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "dsvm-firstboot: detect: not built yet\n");
-	return 1;
+	struct detect_args a = { 0 };
+	struct dsvm_cli_log log = { FIRSTBOOT_PROGRAM, getenv("JOURNAL_STREAM") != NULL };
+	struct dsvm_ctx *ctx = NULL;
+	struct dsvm_catalog *cat = NULL;
+	struct dsvm_hw *hw = NULL;
+	struct dsvm_disk *disks = NULL;
+	struct dsvm_hw_summary summary;
+	struct dsvm_choice choice;
+	char *catalog_dir = NULL, *json = NULL;
+	size_t n_disks = 0;
+	int r, rc;
+
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
+
+	ctx = dsvm_ctx_new();
+	catalog_dir = a.catalog ? strdup(a.catalog) : default_catalog_dir();
+	if (!ctx || !catalog_dir) {
+		r = -ENOMEM;
+		goto out;
+	}
+	dsvm_ctx_set_log(ctx, dsvm_cli_log_stderr, &log,
+			 a.verbose ? DSVM_LOG_DEBUG : DSVM_LOG_WARNING);
+	r = dsvm_ctx_set_sysroot(ctx, a.sysroot);
+	if (r < 0) {
+		dsvm_set_error(ctx, r, "--sysroot '%s' must be an absolute path", a.sysroot);
+		goto out;
+	}
+	r = dsvm_catalog_load(ctx, catalog_dir, &cat);
+	if (r < 0)
+		goto out;
+	r = dsvm_hw_detect(ctx, &a.hw, &hw);
+	if (r < 0)
+		goto out;
+	dsvm_hw_get_summary(hw, &summary);
+	r = dsvm_driver_select(ctx, cat, &summary, &choice);
+	if (r < 0)
+		goto out;
+	if (!a.no_disks) {
+		r = dsvm_disks_scan(ctx, true, &disks, &n_disks);
+		if (r < 0)
+			goto out;
+	}
+
+	if (a.json) {
+		struct dsvm_detect_report rep = { hw, cat, &choice, disks, n_disks };
+
+		r = dsvm_detect_report_to_json(&rep, &json);
+		if (r < 0)
+			goto out;
+		puts(json);
+	} else {
+		print_human(hw, cat, &choice, disks, n_disks);
+	}
+	if (fflush(stdout) != 0)
+		r = dsvm_set_error(ctx, -EIO, "cannot write to stdout: %s", strerror(errno));
+out:
+	rc = r < 0 ? dsvm_cli_fail(FIRSTBOOT_PROGRAM, ctx, r) : DSVM_EXIT_OK;
+	free(json);
+	free(disks);
+	dsvm_hw_free(hw);
+	dsvm_catalog_free(cat);
+	free(catalog_dir);
+	dsvm_ctx_free(ctx);
+	return rc;
 }
