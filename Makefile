@@ -18,7 +18,8 @@ WERROR   := $(if $(CI),-Werror,)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARNINGS) $(WERROR) $(HARDEN) -Iinclude -Ilib -DDSVM_SRCDIR=\"$(CURDIR)\" $(PKG_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS = $(LDFLAGS)
+# Load only the libraries a binary references: firstboot must not pay for libarchive at boot.
+ALL_LDFLAGS = -Wl,--as-needed $(LDFLAGS)
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -39,7 +40,7 @@ BINS      := $(BUILD)/dsvm-build $(BUILD)/dsvm-firstboot
 DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-openssl-dev \
                libssl-dev libarchive-dev libblkid-dev libcmocka-dev clang clang-format \
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
-               e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git
+               e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
         unit integration golden tools

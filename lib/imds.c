@@ -2,8 +2,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "curl-dlopen.h"
 #include "detect-internal.h"
 #include "dsvm/imds.h"
 
@@ -34,15 +33,18 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* Set once libcurl is loaded; the cleanup helpers below run only after that. */
+static const struct curl_api *curl;
+
 static void curl_easy_cleanupp(CURL **c)
 {
 	if (*c)
-		curl_easy_cleanup(*c);
+		curl->easy_cleanup(*c);
 }
 
 static void curl_slist_free_allp(struct curl_slist **l)
 {
-	curl_slist_free_all(*l);
+	curl->slist_free_all(*l);
 }
 
 static void sleep_ms(unsigned ms)
@@ -86,14 +88,14 @@ static int map_curl_error(struct dsvm_ctx *ctx, const char *url, CURLcode c, con
 		break;
 	}
 	return dsvm_set_error(ctx, r, "IMDS '%s': %s", url,
-			      detail[0] ? detail : curl_easy_strerror(c));
+			      detail[0] ? detail : curl->easy_strerror(c));
 }
 
 /* One GET. Returns 0 with the HTTP status in *ret_status, or a mapped -errno. */
 static int imds_get_once(struct dsvm_ctx *ctx, const struct dsvm_imds_options *o, struct body *b,
 			 long *ret_status)
 {
-	_cleanup_(curl_easy_cleanupp) CURL *c = curl_easy_init();
+	_cleanup_(curl_easy_cleanupp) CURL *c = curl->easy_init();
 	_cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	long status = 0;
@@ -101,33 +103,33 @@ static int imds_get_once(struct dsvm_ctx *ctx, const struct dsvm_imds_options *o
 
 	if (!c)
 		return -ENOMEM;
-	hdrs = curl_slist_append(NULL, "Metadata: true");
+	hdrs = curl->slist_append(NULL, "Metadata: true");
 	if (!hdrs)
 		return -ENOMEM;
 	/* Every option below is a rule from IMDS's documentation or FIELD-NOTES' libcurl traps. */
-	if (curl_easy_setopt(c, CURLOPT_URL, o->url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http") != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOPROXY, "*") != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms) !=
+	if (curl->easy_setopt(c, CURLOPT_URL, o->url) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http") != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms) !=
 		    CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEDATA, b) != CURLE_OK)
+	    curl->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
+	    curl->easy_setopt(c, CURLOPT_WRITEDATA, b) != CURLE_OK)
 		return dsvm_set_error(ctx, -EIO, "IMDS: cannot set up libcurl");
 
-	cc = curl_easy_perform(c);
+	cc = curl->easy_perform(c);
 	if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED)
 		return dsvm_set_error(ctx, -EFBIG, "IMDS '%s': answer larger than %zu bytes",
 				      o->url, o->max_body);
 	if (cc != CURLE_OK)
 		return map_curl_error(ctx, o->url, cc, errbuf);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	*ret_status = status;
 	return 0;
 }
@@ -154,6 +156,9 @@ int dsvm_imds_get_vm_size(struct dsvm_ctx *ctx, const struct dsvm_imds_options *
 		o.max_body = 1u << 20;
 	if (strncasecmp(o.url, "http://", 7) != 0)
 		return dsvm_set_error(ctx, -EINVAL, "IMDS URL '%s' is not http://", o.url);
+	r = curl_api_get(ctx, &curl);
+	if (r < 0)
+		return r;
 
 	pause = o.backoff_ms;
 	for (unsigned attempt = 1; attempt <= o.max_attempts; attempt++) {

@@ -343,17 +343,18 @@ static int choose_driver(struct resolution *res)
 		driver = ch;
 	}
 	if (!driver)
-		return dsvm_set_error(
-			res->ctx, -EBADMSG,
-			"%s: edition '%s' has no driver component of kind '%s'%s%s%s%s%s%s; add one "
-			"or pick another kind",
-			res->m->edition_doc->path, res->m->edition,
-			dsvm_driver_kind_to_string(res->t.driver_kind),
-			res->t.driver_branch[0] ? " and branch " : "", res->t.driver_branch,
-			res->t.driver_branch_min[0] ? ", branch at least " : "",
-			res->t.driver_branch_min,
-			res->t.driver_branch_max[0] ? ", branch at most " : "",
-			res->t.driver_branch_max);
+		return dsvm_set_error(res->ctx, -EBADMSG,
+				      "%s: edition '%s' has no driver component of kind "
+				      "'%s'%s%s%s%s%s%s; add one "
+				      "or pick another kind",
+				      res->m->edition_doc->path, res->m->edition,
+				      dsvm_driver_kind_to_string(res->t.driver_kind),
+				      res->t.driver_branch[0] ? " and branch " : "",
+				      res->t.driver_branch,
+				      res->t.driver_branch_min[0] ? ", branch at least " : "",
+				      res->t.driver_branch_min,
+				      res->t.driver_branch_max[0] ? ", branch at most " : "",
+				      res->t.driver_branch_max);
 	driver->chosen = true;
 	snprintf(driver->why, sizeof(driver->why), "driver for %s, branch %s",
 		 dsvm_driver_kind_to_string(res->t.driver_kind), driver->eff.driver.branch);
@@ -922,10 +923,10 @@ static json_t *target_json(const struct resolution *res)
 
 #define OPT(x) ((x)[0] ? (x) : NULL)
 	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:b, s:b, s:s}",
-			 "driver_kind", dsvm_driver_kind_to_string(t->driver_kind),
-			 "driver_branch", OPT(t->driver_branch), "driver_branch_min",
-			 OPT(t->driver_branch_min), "driver_branch_max", OPT(t->driver_branch_max),
-			 "vm_size", OPT(t->vm_size), "vm_family", OPT(t->vm_family), "gpu_vendor",
+			 "driver_kind", dsvm_driver_kind_to_string(t->driver_kind), "driver_branch",
+			 OPT(t->driver_branch), "driver_branch_min", OPT(t->driver_branch_min),
+			 "driver_branch_max", OPT(t->driver_branch_max), "vm_size", OPT(t->vm_size),
+			 "vm_family", OPT(t->vm_family), "gpu_vendor",
 			 dsvm_gpu_vendor_to_string(res->vendor), "accelerator",
 			 dsvm_accelerator_to_string(res->accel), "infiniband",
 			 t->infiniband == DSVM_YES, "nvswitch", t->nvswitch == DSVM_YES, "reason",
@@ -1077,7 +1078,8 @@ static int stage_driver_stacks(struct dsvm_ctx *ctx, const struct dsvm_manifest 
 			continue;
 		if (*n_staged >= MAX_STAGED)
 			return dsvm_set_error(ctx, -E2BIG,
-					      "%s: more than %d driver kind and branch pairs to stage",
+					      "%s: more than %d driver kind and branch pairs to "
+					      "stage",
 					      m->edition_doc->path, MAX_STAGED);
 		s = &staged[(*n_staged)++];
 		*s = (struct resolution){
@@ -1099,10 +1101,16 @@ static int stage_driver_stacks(struct dsvm_ctx *ctx, const struct dsvm_manifest 
 
 static int resolver_add_manifest_inputs(struct resolver *rv)
 {
-	int r = add_input(rv, rv->m->edition_doc->path, rv->m->edition_doc->sha256);
+	char hex[65];
+	int r = ydoc_sha256(rv->m->edition_doc, hex);
 
-	for (size_t i = 0; r >= 0 && i < rv->m->n_docs; i++)
-		r = add_input(rv, rv->m->docs[i]->path, rv->m->docs[i]->sha256);
+	if (r >= 0)
+		r = add_input(rv, rv->m->edition_doc->path, hex);
+	for (size_t i = 0; r >= 0 && i < rv->m->n_docs; i++) {
+		r = ydoc_sha256(rv->m->docs[i], hex);
+		if (r >= 0)
+			r = add_input(rv, rv->m->docs[i]->path, hex);
+	}
 	return r;
 }
 

@@ -71,8 +71,14 @@ void ydoc_free(struct ydoc *doc)
 		free(doc->arena);
 		doc->arena = next;
 	}
+	free(doc->text);
 	free(doc->path);
 	free(doc);
+}
+
+int ydoc_sha256(const struct ydoc *doc, char ret_hex[65])
+{
+	return sha256_buffer_hex(doc->text ? doc->text : "", doc->size, ret_hex);
 }
 
 static int yerrorv_at(struct dsvm_ctx *ctx, const char *path, unsigned line, unsigned column,
@@ -316,12 +322,8 @@ int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 	r = ydoc_parse(ctx, path, buf, size, &doc);
 	if (r < 0)
 		return r;
-	/* Hash the bytes just parsed, so the lock can name its inputs without reading them again. */
-	r = sha256_buffer_hex(buf, size, doc->sha256);
-	if (r < 0) {
-		ydoc_free(doc);
-		return r;
-	}
+	doc->text = TAKE_PTR(buf);
+	doc->size = size;
 	*ret_doc = doc;
 	return 0;
 }

@@ -41,7 +41,8 @@ struct arena_chunk;
 struct ydoc {
 	char *path; /* as given, used in messages */
 	struct ynode *root;
-	char sha256[65]; /* of the file's bytes, for the lock's inputs */
+	char *text; /* the bytes parsed, kept for ydoc_sha256() */
+	size_t size;
 	struct arena_chunk *arena;
 };
 
@@ -53,6 +54,12 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 	       struct ydoc **ret_doc);
 
 void ydoc_free(struct ydoc *doc);
+
+/*
+ * SHA-256 of the bytes the document was parsed from, as lowercase hex, without reading the file
+ * again. Computed on demand: most loads (the catalog at boot) never need it.
+ */
+int ydoc_sha256(const struct ydoc *doc, char ret_hex[65]);
 
 const char *ynode_kind_name(enum ynode_kind kind);
 
