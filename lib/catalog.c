@@ -84,8 +84,7 @@ void dsvm_catalog_free(struct dsvm_catalog *cat)
  * The top-level list of a document: `key:` holding a sequence of mappings. NULL, with the
  * error recorded, when the document is not shaped so.
  */
-static const struct ynode *doc_list(struct loader *l, const char *key,
-				    const char *const *top_keys)
+static const struct ynode *doc_list(struct loader *l, const char *key, const char *const *top_keys)
 {
 	const struct ynode *root = l->doc->root;
 	const struct ynode *list;
@@ -182,8 +181,7 @@ static int get_kind(struct loader *l, const struct ynode *map, const char *key,
 }
 
 /* An optional branch field: digits only ("580"). */
-static int get_branch(struct loader *l, const struct ynode *map, const char *key,
-		      const char **ret)
+static int get_branch(struct loader *l, const struct ynode *map, const char *key, const char **ret)
 {
 	const char *s = NULL;
 	int r;
@@ -242,10 +240,19 @@ static int check_gpu(struct loader *l, const struct ynode *node, const struct ds
 static int load_gpu(struct loader *l, const struct ynode *map, struct dsvm_gpu_info *g,
 		    uint16_t *ids, size_t *n_ids)
 {
-	static const char *const keys[] = { "key", "vendor", "model", "pci", "architecture",
-					    "compute_capability", "driver", "max_branch",
-					    "min_branch", "open_module", "proprietary_module",
-					    "switch", NULL };
+	static const char *const keys[] = { "key",
+					    "vendor",
+					    "model",
+					    "pci",
+					    "architecture",
+					    "compute_capability",
+					    "driver",
+					    "max_branch",
+					    "min_branch",
+					    "open_module",
+					    "proprietary_module",
+					    "switch",
+					    NULL };
 	const struct ynode *pci;
 	const char *vendor = NULL;
 	int r;
@@ -379,8 +386,8 @@ static int load_drivers(struct loader *l)
 	static const char *const top[] = { "toolkits", "branches", NULL };
 	static const char *const toolkit_keys[] = { "cuda", "linux", "windows", NULL };
 	static const char *const branch_keys[] = { "branch", "track", "linux", "windows", NULL };
-	static const char *const tracks[] = { "production", "lts", "new-feature", "legacy", "grid",
-					      NULL };
+	static const char *const tracks[] = { "production", "lts",  "new-feature",
+					      "legacy",	    "grid", NULL };
 	struct dsvm_catalog *cat = l->cat;
 	const struct ynode *list;
 	int r;
@@ -565,13 +572,10 @@ static int check_family_branch(struct loader *l, const struct ynode *node,
 
 static int load_family(struct loader *l, const struct ynode *map)
 {
-	static const char *const keys[] = { "family",	  "series",   "gpu",
-					    "driver",	  "branch",   "infiniband",
-					    "nvswitch",	  "retired",  "sizes",
-					    NULL };
-	static const char *const size_keys[] = { "name",	"gpus",	   "pci_gpus",
-						 "infiniband", "nvswitch", "aliases",
-						 NULL };
+	static const char *const keys[] = { "family",	  "series",   "gpu",	 "driver", "branch",
+					    "infiniband", "nvswitch", "retired", "sizes",  NULL };
+	static const char *const size_keys[] = { "name",     "gpus",	"pci_gpus", "infiniband",
+						 "nvswitch", "aliases", NULL };
 	struct dsvm_catalog *cat = l->cat;
 	struct dsvm_size_info proto = { 0 };
 	const struct ynode *sizes;

@@ -34,10 +34,10 @@ bool dsvm_choice_has_warning(const struct dsvm_choice *choice, enum dsvm_select_
 	return false;
 }
 
-static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			 const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
-static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			 const char *fmt, va_list ap)
+static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code, const char *fmt,
+			 va_list ap) __attribute__((format(printf, 3, 0)));
+static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code code, const char *fmt,
+			 va_list ap)
 {
 	struct dsvm_select_warning *w;
 
@@ -51,10 +51,10 @@ static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code co
 	vsnprintf(w->text, sizeof(w->text), fmt, ap);
 }
 
-static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code,
-			const char *fmt, ...)
+static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code, const char *fmt,
+			...) __attribute__((format(printf, 3, 4)));
+static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code code, const char *fmt,
+			...)
 {
 	va_list ap;
 
@@ -68,7 +68,7 @@ struct pci_tally {
 	const struct dsvm_gpu_info *models[MAX_MODELS];
 	unsigned counts[MAX_MODELS];
 	size_t n_models;
-	unsigned gpus;     /* catalogued compute GPUs */
+	unsigned gpus;	   /* catalogued compute GPUs */
 	unsigned switches; /* catalogued NVSwitch functions */
 	struct dsvm_hw_gpu unknown[MAX_UNKNOWN];
 	unsigned unknown_counts[MAX_UNKNOWN];
@@ -404,8 +404,8 @@ static void set_branch_limits(struct dsvm_target *t, const struct dsvm_gpu_info 
 		 gpu && gpu->max_branch ? gpu->max_branch : "");
 }
 
-int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
-			  const char *vm_size, struct dsvm_target *t)
+int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat, const char *vm_size,
+			  struct dsvm_target *t)
 {
 	const struct dsvm_size_info *s = NULL;
 	char count[16];

@@ -27,41 +27,41 @@
 struct dsvm_catalog;
 
 struct dsvm_gpu_info {
-	const char *key;                /* "a100-80gb-pcie", unique; sizes.yaml refers to it */
-	enum dsvm_gpu_vendor vendor;    /* nvidia or amd */
-	uint16_t vendor_id;             /* 0x10de, 0x1002 */
-	const uint16_t *device_ids;     /* every PCI device id of the model, n_device_ids of them */
+	const char *key;	     /* "a100-80gb-pcie", unique; sizes.yaml refers to it */
+	enum dsvm_gpu_vendor vendor; /* nvidia or amd */
+	uint16_t vendor_id;	     /* 0x10de, 0x1002 */
+	const uint16_t *device_ids;  /* every PCI device id of the model, n_device_ids of them */
 	size_t n_device_ids;
-	const char *model;              /* "A100 80GB PCIe" */
-	const char *architecture;       /* "ampere", "cdna3", ... */
+	const char *model;		/* "A100 80GB PCIe" */
+	const char *architecture;	/* "ampere", "cdna3", ... */
 	const char *compute_capability; /* "8.0"; NULL for AMD */
-	const char *max_branch;         /* newest branch that supports it ("470"); NULL: current */
-	const char *min_branch;         /* oldest branch that supports it ("570"); NULL: any */
-	bool open_module;               /* NVIDIA's open kernel module supports it (Turing+) */
-	bool proprietary_module;        /* the proprietary module supports it (not Blackwell) */
-	bool switch_only;               /* an NVSwitch bridge, not a compute GPU */
+	const char *max_branch;		/* newest branch that supports it ("470"); NULL: current */
+	const char *min_branch;		/* oldest branch that supports it ("570"); NULL: any */
+	bool open_module;		/* NVIDIA's open kernel module supports it (Turing+) */
+	bool proprietary_module;	/* the proprietary module supports it (not Blackwell) */
+	bool switch_only;		/* an NVSwitch bridge, not a compute GPU */
 	enum dsvm_driver_kind driver_kind; /* the kind when PCI alone decides */
 };
 
 struct dsvm_size_info {
-	const char *name;         /* canonical "Standard_NC24ads_A100_v4" */
-	const char *family;       /* "NCads_A100_v4" (struct dsvm_target.vm_family) */
-	const char *series;       /* Azure's name for it: "NC A100 v4" */
+	const char *name;		 /* canonical "Standard_NC24ads_A100_v4" */
+	const char *family;		 /* "NCads_A100_v4" (struct dsvm_target.vm_family) */
+	const char *series;		 /* Azure's name for it: "NC A100 v4" */
 	const struct dsvm_gpu_info *gpu; /* NULL never: every listed size has a GPU */
-	unsigned gpus_num;        /* GPU count as a fraction: 1/6 of an A10 is 1 and 6, */
-	unsigned gpus_den;        /* eight H100s are 8 and 1 */
-	unsigned pci_gpus;        /* GPU functions the guest sees on PCI (1 for a partial GPU) */
+	unsigned gpus_num;		 /* GPU count as a fraction: 1/6 of an A10 is 1 and 6, */
+	unsigned gpus_den;		 /* eight H100s are 8 and 1 */
+	unsigned pci_gpus; /* GPU functions the guest sees on PCI (1 for a partial GPU) */
 	bool infiniband;
 	bool nvswitch;
 	bool retired;
 	enum dsvm_driver_kind driver_kind; /* how Azure serves it (GRID for NVadsA10 v5, ...) */
-	const char *branch;       /* the branch Azure serves it with ("570"); NULL: the GPU's */
+	const char *branch; /* the branch Azure serves it with ("570"); NULL: the GPU's */
 };
 
 struct dsvm_branch_info {
-	const char *branch;        /* "580" */
-	const char *track;         /* "production", "lts", "new-feature", "legacy" or "grid" */
-	const char *linux_version; /* newest Linux release of the branch the catalog knows */
+	const char *branch;	     /* "580" */
+	const char *track;	     /* "production", "lts", "new-feature", "legacy" or "grid" */
+	const char *linux_version;   /* newest Linux release of the branch the catalog knows */
 	const char *windows_version; /* newest Windows release, or NULL */
 };
 

@@ -39,14 +39,14 @@ struct dsvm_hw_summary {
 };
 
 enum dsvm_select_warning_code {
-	DSVM_SELECT_WARN_UNKNOWN_SIZE,    /* a size the catalog does not list, with a GPU on PCI */
+	DSVM_SELECT_WARN_UNKNOWN_SIZE,	  /* a size the catalog does not list, with a GPU on PCI */
 	DSVM_SELECT_WARN_UNKNOWN_DEVICE,  /* an NVIDIA/AMD device id the catalog does not list */
-	DSVM_SELECT_WARN_GPU_MISSING,     /* the size has GPUs, PCI shows none (or too few) */
-	DSVM_SELECT_WARN_GPU_MISMATCH,    /* PCI shows another GPU model and none of the size's */
+	DSVM_SELECT_WARN_GPU_MISSING,	  /* the size has GPUs, PCI shows none (or too few) */
+	DSVM_SELECT_WARN_GPU_MISMATCH,	  /* PCI shows another GPU model and none of the size's */
 	DSVM_SELECT_WARN_UNEXPECTED_GPU,  /* PCI shows more of the size's GPUs than it carries */
-	DSVM_SELECT_WARN_MIXED_GPUS,      /* more than one GPU model on PCI */
+	DSVM_SELECT_WARN_MIXED_GPUS,	  /* more than one GPU model on PCI */
 	DSVM_SELECT_WARN_FABRIC_MISMATCH, /* InfiniBand or NVSwitch differs from the size */
-	DSVM_SELECT_WARN_SECURE_BOOT,     /* the kind builds with DKMS and cannot load under SB */
+	DSVM_SELECT_WARN_SECURE_BOOT,	  /* the kind builds with DKMS and cannot load under SB */
 	_DSVM_SELECT_WARN_MAX,
 };
 
@@ -94,8 +94,8 @@ const char *dsvm_select_warning_to_string(enum dsvm_select_warning_code code);
  * does not list is a CPU size: kind none, no fabric, vm_family "", and the reason says so.
  * Returns 0, or -EINVAL for an empty name; t is untouched on failure.
  */
-int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
-			  const char *vm_size, struct dsvm_target *t);
+int dsvm_target_from_size(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat, const char *vm_size,
+			  struct dsvm_target *t);
 
 /*
  * Fill the machine part of t from a choice (for `--gpu auto` and firstboot): vm_family from the

@@ -52,7 +52,7 @@ struct dsvm_target {
 	char vm_size[64];   /* "Standard_NC24ads_A100_v4", or "" */
 	char vm_family[64]; /* "NCads_A100_v4", or "" */
 	enum dsvm_driver_kind driver_kind;
-	char driver_branch[16];     /* "580": exactly this branch; "" for any */
+	char driver_branch[16];	    /* "580": exactly this branch; "" for any */
 	char driver_branch_min[16]; /* oldest branch the GPU needs ("570" for Blackwell) */
 	char driver_branch_max[16]; /* newest branch the GPU supports ("470" for K80) */
 	enum dsvm_tristate infiniband;

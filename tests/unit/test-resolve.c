@@ -342,7 +342,8 @@ static void test_gpu_branch_limits(void **state)
 	t.driver_branch_max[0] = '\0';
 	snprintf(t.driver_branch_min, sizeof(t.driver_branch_min), "590");
 	assert_int_equal(dsvm_resolve(f->ctx, f->m, f->cat, &t, 0, &lock), -EBADMSG);
-	assert_error_contains(f->ctx, "no driver component of kind 'nvidia-open', branch at least 590");
+	assert_error_contains(f->ctx, "no driver component of kind 'nvidia-open', branch at least "
+				      "590");
 }
 
 static void test_unserved_kind(void **state)

@@ -387,8 +387,11 @@ static void test_target_from_size(void **state)
 static void test_target_from_choice(void **state)
 {
 	struct dsvm_hw_gpu gpus[8];
-	struct dsvm_hw_summary hw = { .vm_size = "Standard_ND96isr_H200_v5", .gpus = gpus,
-				      .n_gpus = 8, .infiniband = true, .nvswitch = true };
+	struct dsvm_hw_summary hw = { .vm_size = "Standard_ND96isr_H200_v5",
+				      .gpus = gpus,
+				      .n_gpus = 8,
+				      .infiniband = true,
+				      .nvswitch = true };
 	struct dsvm_choice c;
 	struct dsvm_target t;
 
