@@ -12,6 +12,7 @@
 int cmd_validate(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_sbom(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 
 /* A context logging to stderr: warnings always, debug with --verbose. NULL on OOM. */
 struct dsvm_ctx *builder_ctx_new(bool verbose);

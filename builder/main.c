@@ -9,6 +9,8 @@ static const struct dsvm_verb verbs[] = {
 	  cmd_validate },
 	{ "resolve", "resolve an edition for a target and write the lock", cmd_resolve },
 	{ "sbom", "write a CycloneDX 1.5 SBOM of a lock", cmd_sbom },
+	{ "fetch", "download and verify a lock's artifacts into a content-addressed cache",
+	  cmd_fetch },
 	{ NULL, NULL, NULL },
 };
 

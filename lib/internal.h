@@ -57,6 +57,9 @@ static inline void fclosep(FILE **f)
  */
 int read_file_capped(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_size);
 
+/* write(2) until all of data is written, retrying on EINTR. */
+int write_all(int fd, const void *data, size_t size);
+
 /*
  * Replace path atomically with data: write a temporary file beside it, fsync, rename, fsync the
  * directory. On failure the old file is untouched and no temporary is left behind.

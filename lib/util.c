@@ -70,7 +70,7 @@ int read_file_capped(const char *path, size_t max_bytes, char **ret_buf, size_t 
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size)
+int write_all(int fd, const void *data, size_t size)
 {
 	const char *p = data;
 

@@ -88,8 +88,7 @@ static int yerrorv_at(struct dsvm_ctx *ctx, const char *path, unsigned line, uns
 {
 	char msg[1536];
 
-	/* The analyzer loses track of a va_list handed down from a variadic caller. */
-	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	return dsvm_set_error(ctx, -EBADMSG, "%s:%u:%u: %s", path, line, column, msg);
 }
 
@@ -322,6 +321,7 @@ int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 	r = ydoc_parse(ctx, path, buf, size, &doc);
 	if (r < 0)
 		return r;
+	assert(doc); /* ydoc_parse() sets it on success */
 	doc->text = TAKE_PTR(buf);
 	doc->size = size;
 	*ret_doc = doc;

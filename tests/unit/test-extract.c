@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * T4 hostile archives (TESTING.md) and the extractor's contract. The archives are generated at
+ * test time by tests/tools/make-hostile-archives.py (python3 tarfile/zipfile); each is extracted
+ * into ROOT/a/b/stage next to a sentinel tree ROOT/outside that the hostile ones aim at. Every
+ * hostile case must be refused with its own reason, the staging tree must be gone, and no byte
+ * may change anywhere under ROOT; every benign case must extract and commit.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "unit.h"
+#include "dsvm/extract.h"
+
+#define BUDGET_ENTRIES 500
+#define BUDGET_BYTES (16u << 20)
+
+static char work[64];
+static char root[96];
+static char archives[96];
+static bool have_archives;
+
+/* nftw has no user pointer: the snapshot being built lives here. */
+static char *snap;
+static size_t snap_len;
+
+static int snap_add(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char line[PATH_MAX + 96];
+	int n;
+	char *p;
+
+	(void)type;
+	(void)ftw;
+	n = snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld\n", path, (unsigned)st->st_mode,
+		     (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	p = realloc(snap, snap_len + (size_t)n + 1);
+	assert_non_null(p);
+	snap = p;
+	memcpy(snap + snap_len, line, (size_t)n + 1);
+	snap_len += (size_t)n;
+	return 0;
+}
+
+/* Every path under dir with mode, size and mtime, one per line. Caller frees. */
+static char *snapshot(const char *dir)
+{
+	snap = NULL;
+	snap_len = 0;
+	assert_int_equal(nftw(dir, snap_add, 16, FTW_PHYS), 0);
+	return snap;
+}
+
+/*
+ * Bytes of non-directories in after that are new or changed relative to before (+1 each, so an
+ * empty new file counts too); fails on any path that did not exist before. Directories' own
+ * mtimes change when the stage inside them is removed, and are not bytes written.
+ */
+static uint64_t bytes_changed(const char *name, const char *before, const char *after)
+{
+	uint64_t bytes = 0;
+
+	for (const char *l = after; *l;) {
+		const char *end = strchr(l, '\n');
+		char *line = strndup(l, (size_t)(end - l) + 1);
+		char *sp, *path;
+		unsigned mode;
+
+		assert_non_null(line);
+		sp = strchr(line, ' ');
+		path = strndup(line, (size_t)(sp - line) + 1); /* "path " */
+		assert_non_null(path);
+		if (!strstr(before, path))
+			fail_msg("%s: '%s' appeared outside the target", name, path);
+		mode = (unsigned)strtoul(sp + 1, &sp, 8);
+		if (!S_ISDIR(mode) && !strstr(before, line))
+			bytes += strtoull(sp + 1, NULL, 10) + 1;
+		free(path);
+		free(line);
+		l = end + 1;
+	}
+	return bytes;
+}
+
+static void run(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int setup(void **state)
+{
+	char outside[PATH_MAX + 16], secret[PATH_MAX + 32];
+	char *argv[] = { (char *)"python3",
+			 (char *)DSVM_SRCDIR "/tests/tools/make-hostile-archives.py",
+			 (char *)"--outside",
+			 outside,
+			 archives,
+			 NULL };
+	int fd;
+
+	(void)state;
+	snprintf(work, sizeof(work), "/tmp/dsvm-test-extract.XXXXXX");
+	assert_non_null(mkdtemp(work));
+	snprintf(root, sizeof(root), "%s/root", work);
+	snprintf(archives, sizeof(archives), "%s/archives", work);
+	snprintf(outside, sizeof(outside), "%s/outside", root);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	snprintf(secret, sizeof(secret), "%s/secret", outside);
+	fd = open(secret, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "sentinel\n", 9), 9);
+	close(fd);
+	snprintf(secret, sizeof(secret), "%s/a", root);
+	assert_int_equal(mkdir(secret, 0755), 0);
+	snprintf(secret, sizeof(secret), "%s/a/b", root);
+	assert_int_equal(mkdir(secret, 0755), 0);
+	if (access("/usr/bin/python3", X_OK) == 0) {
+		run(argv);
+		have_archives = true;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *argv[] = { (char *)"rm", (char *)"-rf", work, NULL };
+
+	(void)state;
+	run(argv);
+	return 0;
+}
+
+static struct dsvm_extract *new_extract(struct dsvm_ctx *ctx, const char *stage)
+{
+	struct dsvm_extract_options o = { .max_bytes = BUDGET_BYTES,
+					  .max_entries = BUDGET_ENTRIES };
+	struct dsvm_extract *ex = NULL;
+
+	assert_ok(ctx, dsvm_extract_new(ctx, stage, &o, &ex));
+	return ex;
+}
+
+/* The benign payload's shape, after commit. */
+static void check_benign(const char *dir)
+{
+	char p[PATH_MAX + 64];
+	struct stat st, st2;
+
+	snprintf(p, sizeof(p), "%s/pkg/lib/libfoo.so", dir);
+	assert_int_equal(stat(p, &st), 0); /* follows libfoo.so -> .so.1 -> .so.1.2 */
+	assert_int_equal(st.st_size, 4100);
+	assert_int_equal(st.st_nlink, 2);
+	snprintf(p, sizeof(p), "%s/pkg/lib/libfoo-copy.so.1.2", dir);
+	assert_int_equal(stat(p, &st2), 0);
+	assert_int_equal(st.st_ino, st2.st_ino);
+	snprintf(p, sizeof(p), "%s/pkg/bin/tool", dir);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0111, 0111);
+	snprintf(p, sizeof(p), "%s/pkg/include/libfoo.so.1.2", dir);
+	assert_int_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/pkg/readonly/LICENSE", dir);
+	assert_int_equal(stat(p, &st), 0);
+}
+
+static void check_accepted(const char *name, const char *dest)
+{
+	char p[PATH_MAX + 64];
+	struct stat st;
+
+	if (strncmp(name, "benign-tar", 10) == 0) {
+		check_benign(dest);
+	} else if (strcmp(name, "benign-zip") == 0) {
+		snprintf(p, sizeof(p), "%s/pkg/b", dest);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(S_ISLNK(st.st_mode));
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_size, 1);
+	} else if (strcmp(name, "benign-two-archives") == 0) {
+		/* The second archive wrote under usr/lib, never through the planted 'lib' link. */
+		snprintf(p, sizeof(p), "%s/lib/libbar.so", dest);
+		assert_int_equal(stat(p, &st), 0);
+	}
+}
+
+static void test_hostile_archives(void **state)
+{
+	char cases[PATH_MAX + 16], stage[PATH_MAX + 16], dest[PATH_MAX + 16];
+	unsigned hostile = 0, rejected = 0, benign = 0, accepted = 0;
+	uint64_t outside_bytes = 0;
+	char line[4096];
+	FILE *f;
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	snprintf(cases, sizeof(cases), "%s/cases.txt", archives);
+	snprintf(stage, sizeof(stage), "%s/a/b/stage", root);
+	snprintf(dest, sizeof(dest), "%s/a/b/done", root);
+	f = fopen(cases, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *expect = strtok(line, "\t\n"), *name = strtok(NULL, "\t\n");
+		char *list = strtok(NULL, "\t\n"), *text = strtok(NULL, "\t\n");
+		bool reject = strcmp(expect, "reject") == 0;
+		struct dsvm_ctx *ctx = unit_ctx();
+		struct dsvm_extract *ex = new_extract(ctx, stage);
+		char *before = snapshot(root);
+		char *after, *save = NULL;
+		int r = 0;
+
+		for (char *a = strtok_r(list, "+", &save); a && r == 0;
+		     a = strtok_r(NULL, "+", &save)) {
+			char path[PATH_MAX + 300];
+
+			snprintf(path, sizeof(path), "%s/%s", archives, a);
+			r = dsvm_extract_file(ex, path);
+		}
+		if (reject) {
+			hostile++;
+			if (r >= 0)
+				fail_msg("%s: extracted, expected a refusal with '%s'", name, text);
+			assert_error_contains(ctx, text);
+			/* The error names the archive and the entry. */
+			assert_error_contains(ctx, "archive '");
+			assert_int_equal(access(stage, F_OK), -1);
+			after = snapshot(root);
+			outside_bytes += bytes_changed(name, before, after);
+			free(after);
+			rejected++;
+			printf("    rejected %-30s %s\n", name, dsvm_ctx_get_error(ctx));
+		} else {
+			benign++;
+			assert_ok(ctx, r);
+			assert_ok(ctx, dsvm_extract_commit(ex, dest));
+			check_accepted(name, dest);
+			{
+				char *argv[] = { (char *)"rm", (char *)"-rf", dest, NULL };
+
+				run(argv);
+			}
+			after = snapshot(root);
+			outside_bytes += bytes_changed(name, before, after);
+			free(after);
+			accepted++;
+		}
+		dsvm_extract_free(ex);
+		free(before);
+		dsvm_ctx_free(ctx);
+	}
+	fclose(f);
+	assert_true(hostile >= 20);
+	assert_int_equal(rejected, hostile);
+	assert_int_equal(accepted, benign);
+	assert_int_equal(outside_bytes, 0);
+	printf("T4: %u/%u hostile archives rejected, %" PRIu64 " bytes outside the target (%u/%u "
+	       "benign archives extracted)\n",
+	       rejected, hostile, outside_bytes, accepted, benign);
+}
+
+static ssize_t fd_read(void *userdata, void *buf, size_t size)
+{
+	ssize_t n = read(*(int *)userdata, buf, size);
+
+	return n < 0 ? -errno : n;
+}
+
+/* The one-pass path reads through a callback: same checks, same result. */
+static void test_stream(void **state)
+{
+	char path[PATH_MAX + 32], stage[PATH_MAX + 16], dest[PATH_MAX + 16];
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_extract *ex;
+	int fd;
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	snprintf(stage, sizeof(stage), "%s/a/b/stream", root);
+	snprintf(dest, sizeof(dest), "%s/a/b/stream-done", root);
+	snprintf(path, sizeof(path), "%s/benign.tar.xz", archives);
+	ex = new_extract(ctx, stage);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_ok(ctx, dsvm_extract_stream(ex, "benign.tar.xz", fd_read, &fd));
+	close(fd);
+	assert_true(dsvm_extract_get_bytes(ex) >= 4100 + 18 + 4);
+	assert_int_equal(dsvm_extract_get_entries(ex), 12);
+	assert_ok(ctx, dsvm_extract_commit(ex, dest));
+	check_benign(dest);
+	/* Committed once: a second commit or extraction is refused. */
+	assert_int_equal(dsvm_extract_commit(ex, dest), -ESTALE);
+	dsvm_extract_free(ex);
+	assert_int_equal(access(dest, F_OK), 0); /* free keeps a committed tree */
+
+	/* The same hostile stream is refused as from a file. */
+	snprintf(path, sizeof(path), "%s/zip-slip.zip", archives);
+	ex = new_extract(ctx, stage);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(dsvm_extract_stream(ex, "zip-slip.zip", fd_read, &fd), -EBADMSG);
+	assert_error_contains(ctx, "archive 'zip-slip.zip': entry '../../../outside/pwned.txt'");
+	close(fd);
+	assert_int_equal(access(stage, F_OK), -1);
+	dsvm_extract_free(ex);
+	dsvm_ctx_free(ctx);
+}
+
+static void test_contract(void **state)
+{
+	char stage[PATH_MAX + 16], dest[PATH_MAX + 16], cwd[PATH_MAX], cwd2[PATH_MAX],
+		p[PATH_MAX + 64];
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_extract *ex = NULL;
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	snprintf(stage, sizeof(stage), "%s/a/b/c", root);
+	snprintf(dest, sizeof(dest), "%s/outside", root);
+	ex = new_extract(ctx, stage);
+	/* An existing staging directory is refused: it must start empty. */
+	assert_int_equal(dsvm_extract_new(ctx, stage, NULL, &ex), -EEXIST);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(p, sizeof(p), "%s/benign.zip", archives);
+	assert_ok(ctx, dsvm_extract_file(ex, p));
+	assert_non_null(getcwd(cwd2, sizeof(cwd2)));
+	assert_string_equal(cwd, cwd2); /* the working directory is given back */
+	/* A destination that exists is never replaced. */
+	assert_int_equal(dsvm_extract_commit(ex, dest), -EEXIST);
+	/* Not an archive: refused, and the staging tree goes. */
+	snprintf(p, sizeof(p), "%s/cases.txt", archives);
+	assert_int_equal(dsvm_extract_file(ex, p), -EBADMSG);
+	assert_int_equal(access(stage, F_OK), -1);
+	assert_int_equal(dsvm_extract_file(ex, p), -ESTALE);
+	dsvm_extract_free(ex);
+	/* Freed without commit: the staging tree is removed. */
+	ex = new_extract(ctx, stage);
+	snprintf(p, sizeof(p), "%s/benign.tar.gz", archives);
+	assert_ok(ctx, dsvm_extract_file(ex, p));
+	dsvm_extract_free(ex);
+	assert_int_equal(access(stage, F_OK), -1);
+	dsvm_ctx_free(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hostile_archives),
+		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_contract),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
