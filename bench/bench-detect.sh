@@ -39,6 +39,8 @@ cmds = {
     "lspci": ["lspci", "-n", "-A", "linux-sysfs", "-O", "sysfs.path=%s/sys/bus/pci" % sr],
     # The floor under both: starting the binary (dynamic linking) and exiting, no work.
     "startup": [binary, "--help"],
+    # The harness's own floor: fork, exec and wait for a program that does nothing.
+    "true": ["/bin/true"],
 }
 times = {k: [] for k in cmds}
 for _ in range(runs):
@@ -50,7 +52,14 @@ med = {k: statistics.median(v) for k, v in times.items()}
 print("bench-detect: %d PCI functions, %d runs each" % (n_lspci, runs))
 print("bench-detect: dsvm-firstboot detect median %.2f ms, lspci -n median %.2f ms, ratio %.2f"
       % (med["dsvm"], med["lspci"], med["dsvm"] / med["lspci"]))
-print("bench-detect: of which starting %s (dynamic linking, exit) median %.2f ms"
-      % (binary.rsplit("/", 1)[-1], med["startup"]))
-print("bench-detect: target dsvm median <= 2 ms: %s" % ("met" if med["dsvm"] <= 2.0 else "MISSED"))
+print("bench-detect: of which starting %s (dynamic linking, exit) median %.2f ms; /bin/true %.2f ms"
+      % (binary.rsplit("/", 1)[-1], med["startup"], med["true"]))
+print("bench-detect: whole process, target dsvm median <= 2 ms: %s"
+      % ("met" if med["dsvm"] <= 2.0 else "MISSED by %.2f ms" % (med["dsvm"] - 2.0)))
 EOF
+
+# In process: what a long-lived caller pays per detection, and the catalog load it pays once.
+set -- $("$build/bench/bench-detect-core" "$sr" "$top/manifests/hardware" "$runs")
+awk -v core="$1" -v cat="$2" 'BEGIN {
+	printf "bench-detect: in process, detect + select + JSON median %.2f ms (target <= 2 ms: %s); catalog load %.2f ms, once\n", core / 1000, (core <= 2000) ? "met" : "MISSED", cat / 1000
+}'

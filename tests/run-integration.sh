@@ -16,7 +16,8 @@ for t in "$top"/tests/integration/test-*.sh; do
 	log=$(mktemp)
 	if sh "$t" >"$log" 2>&1; then
 		pass=$((pass + 1))
-		echo "ok   $name"
+		# Each test ends with its figure (TESTING.md): show it.
+		echo "ok   $name: $(tail -n 1 "$log")"
 	else
 		rc=$?
 		if [ "$rc" -eq 77 ]; then

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * In-process cost of one detection: the catalog loaded once (as a long-lived caller would),
+ * then PCI/InfiniBand/efivars/kernel scan + driver selection + the --json report, N times.
+ * Prints the median and the catalog load time in microseconds, one per line.
+ * Usage: bench-detect-core SYSROOT CATALOG_DIR RUNS
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "dsvm/catalog.h"
+#include "dsvm/detect.h"
+#include "dsvm/select.h"
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	struct dsvm_hw_options opts = { .no_imds = true };
+	struct dsvm_ctx *ctx = dsvm_ctx_new();
+	struct dsvm_catalog *cat = NULL;
+	double start, catalog_us, *t;
+	int runs;
+
+	if (argc != 4 || !ctx || dsvm_ctx_set_sysroot(ctx, argv[1]) < 0)
+		return 64;
+	runs = atoi(argv[3]);
+	if (runs < 1 || runs > 100000 || !(t = calloc((size_t)runs, sizeof(*t))))
+		return 64;
+	start = now_us();
+	if (dsvm_catalog_load(ctx, argv[2], &cat) < 0) {
+		fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
+		return 1;
+	}
+	catalog_us = now_us() - start;
+	for (int i = 0; i < runs; i++) {
+		struct dsvm_hw_summary summary;
+		struct dsvm_choice choice;
+		struct dsvm_hw *hw = NULL;
+		char *json = NULL;
+
+		start = now_us();
+		if (dsvm_hw_detect(ctx, &opts, &hw) < 0) {
+			fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
+			return 1;
+		}
+		dsvm_hw_get_summary(hw, &summary);
+		if (dsvm_driver_select(ctx, cat, &summary, &choice) < 0 ||
+		    dsvm_detect_report_to_json(
+			    &(struct dsvm_detect_report){ hw, cat, &choice, NULL, 0 }, &json) < 0) {
+			fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
+			return 1;
+		}
+		t[i] = now_us() - start;
+		free(json);
+		dsvm_hw_free(hw);
+	}
+	qsort(t, (size_t)runs, sizeof(*t), cmp_double);
+	printf("%.1f\n%.1f\n", t[runs / 2], catalog_us);
+	free(t);
+	dsvm_catalog_free(cat);
+	dsvm_ctx_free(ctx);
+	return 0;
+}
