@@ -111,6 +111,14 @@ void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch)
 
 void dsvm_target_apply_branch_policy(struct dsvm_target *t)
 {
-	if (t->driver_kind != DSVM_DRIVER_NVIDIA_GRID)
-		t->driver_branch[0] = '\0';
+	size_t len;
+
+	if (t->driver_kind == DSVM_DRIVER_NVIDIA_GRID || !t->driver_branch[0])
+		return;
+	/* Say so in the reason, which named the catalog's branch. */
+	len = strlen(t->reason);
+	snprintf(t->reason + len, sizeof(t->reason) - len,
+		 " (newest the GPU supports; the edition's first driver of the kind in range is "
+		 "used)");
+	t->driver_branch[0] = '\0';
 }
