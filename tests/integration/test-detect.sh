@@ -14,6 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 "$top/tests/tools/make-sysroot.py" "$work"
 fails=0
+checks=0
 
 # Contract keys of DESIGN.md ("detect --json prints one object with at least these keys").
 contract='has("vm_size") and has("vm_size_source") and has("gpus") and has("gpu_count")
@@ -25,6 +26,7 @@ contract='has("vm_size") and has("vm_size_source") and has("gpus") and has("gpu_
 
 # expect CASE JQ-FILTER: the filter must print true.
 expect() {
+	checks=$((checks + 1))
 	case=$1 filter=$2
 	if ! "$bin" detect --sysroot "$work/$case" --no-imds --no-disks --json >"$work/$case.json" \
 		2>"$work/$case.err"; then
@@ -138,5 +140,5 @@ if ! { [ "$rc4" -eq 0 ] && grep -q -- "--sysroot DIR" "$work/help"; }; then
 	fails=$((fails + 1))
 fi
 
-echo "detect: $fails failures"
+echo "detect: $checks fixture sysroots checked field by field, $fails failures"
 [ "$fails" -eq 0 ]

@@ -19,6 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 fails=0
+checks=0
 echo "WARNING: THIS IS A TEMPORARY DISK." >warning.txt
 
 # ntfs_part FILE SIZE [FILE-TO-ADD...]: an NTFS filesystem image labelled like Azure's.
@@ -48,6 +49,7 @@ disk_with() {
 
 # expect IMAGE JQ-FILTER
 expect() {
+	checks=$((checks + 1))
 	if ! "$classify" "$1" >"$1.json" 2>"$1.err"; then
 		echo "FAIL $1: disk-classify failed: $(cat "$1.err")"
 		fails=$((fails + 1))
@@ -153,6 +155,7 @@ cp ntfs-data.img sr/disks-gen1/dev/sdb
 "$build/dsvm-firstboot" detect --sysroot "$work/sr/disks" --no-imds --json >d.json
 "$build/dsvm-firstboot" detect --sysroot "$work/sr/disks-gen1" --no-imds --json >d1.json
 check() {
+	checks=$((checks + 1))
 	if jq -e "$2" "$1" >/dev/null; then
 		echo "ok   detect $1: $3"
 	else
@@ -169,5 +172,5 @@ check d.json '.disks[] | select(.name == "nvme0n1") | .role == "local-nvme" and 
 check d1.json '.disks[] | select(.name == "sdb") | .role == "resource" and .content == "ntfs-data"' "Gen1 resource disk with data"
 check d1.json '.disks[] | select(.name == "sda") | .role == "os"' "Gen1 OS disk"
 
-echo "disks: $fails failures"
+echo "T7 disks: $checks classifications of generated images, $fails failures, images unchanged by probing"
 [ "$fails" -eq 0 ]

@@ -24,11 +24,13 @@ port=$testhttpd_port
 base="http://127.0.0.1:$port"
 mkdir -p "$work/empty" # a sysroot with no cloud-init data: IMDS is asked
 fails=0
+checks=0
 
 now_ms() { date +%s%3N; }
 
 # check NAME KNOBS SOURCE VMSIZE STDERR-REGEX MAX-MS REQUESTS
 check() {
+	checks=$((checks + 1))
 	name=$1 knobs=$2 want_src=$3 want_vm=$4 want_err=$5 max_ms=$6 want_n=$7
 	start=$(now_ms)
 	set +e
@@ -144,5 +146,5 @@ for args in "--imds https://169.254.169.254/" "--imds $base/x --no-imds" "--imds
 	fi
 done
 
-echo "imds: $fails failures"
+echo "imds: $checks fault cases, $fails failures"
 [ "$fails" -eq 0 ]
