@@ -86,7 +86,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBDSVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBDSVM) $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIBDSVM)
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(LIBDSVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBDSVM) $(PKG_LIBS)
 

@@ -7,26 +7,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "dsvm/catalog.h"
 #include "dsvm/detect.h"
 #include "dsvm/select.h"
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -41,19 +26,19 @@ int main(int argc, char **argv)
 	runs = atoi(argv[3]);
 	if (runs < 1 || runs > 100000 || !(t = calloc((size_t)runs, sizeof(*t))))
 		return 64;
-	start = now_us();
+	start = bench_now_us();
 	if (dsvm_catalog_load(ctx, argv[2], &cat) < 0) {
 		fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
 		return 1;
 	}
-	catalog_us = now_us() - start;
+	catalog_us = bench_now_us() - start;
 	for (int i = 0; i < runs; i++) {
 		struct dsvm_hw_summary summary;
 		struct dsvm_choice choice;
 		struct dsvm_hw *hw = NULL;
 		char *json = NULL;
 
-		start = now_us();
+		start = bench_now_us();
 		if (dsvm_hw_detect(ctx, &opts, &hw) < 0) {
 			fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
 			return 1;
@@ -65,12 +50,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-detect-core: %s\n", dsvm_ctx_get_error(ctx));
 			return 1;
 		}
-		t[i] = now_us() - start;
+		t[i] = bench_now_us() - start;
 		free(json);
 		dsvm_hw_free(hw);
 	}
-	qsort(t, (size_t)runs, sizeof(*t), cmp_double);
-	printf("%.1f\n%.1f\n", t[runs / 2], catalog_us);
+	printf("%.1f\n%.1f\n", bench_median(t, (size_t)runs), catalog_us);
 	free(t);
 	dsvm_catalog_free(cat);
 	dsvm_ctx_free(ctx);

@@ -5,26 +5,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "dsvm/catalog.h"
 #include "dsvm/lock.h"
 #include "dsvm/manifest.h"
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -48,7 +33,7 @@ int main(int argc, char **argv)
 		struct dsvm_lock *lock = NULL;
 		struct dsvm_target target;
 		char *text = NULL;
-		double start = now_us();
+		double start = bench_now_us();
 
 		if (dsvm_manifest_load(ctx, argv[1], &m) < 0) {
 			fprintf(stderr, "bench-resolve: %s\n", dsvm_ctx_get_error(ctx));
@@ -61,13 +46,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-resolve: %s\n", dsvm_ctx_get_error(ctx));
 			return 1;
 		}
-		t[i] = now_us() - start;
+		t[i] = bench_now_us() - start;
 		free(text);
 		dsvm_lock_free(lock);
 		dsvm_manifest_free(m);
 	}
-	qsort(t, (size_t)runs, sizeof(*t), cmp_double);
-	printf("%.1f\n", t[runs / 2]);
+	printf("%.1f\n", bench_median(t, (size_t)runs));
 	free(t);
 	dsvm_catalog_free(cat);
 	dsvm_ctx_free(ctx);
