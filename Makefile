@@ -3,6 +3,10 @@
 # `make test` and `make run` install their Debian dependencies first (`make deps`) and then
 # re-enter make, so pkg-config is only asked once the -dev packages exist.
 
+# Debian's tools first: the tests and benchmarks use Debian's python3 with python3-yaml (what
+# `make deps` installs), not an interpreter a user's PATH may put ahead of it.
+export PATH := /usr/bin:$(PATH)
+
 CC       ?= cc
 CLANG    ?= clang
 PREFIX   ?= /usr/local
@@ -40,7 +44,7 @@ BINS      := $(BUILD)/dsvm-build $(BUILD)/dsvm-firstboot
 DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-openssl-dev \
                libssl-dev libarchive-dev libblkid-dev libcmocka-dev clang clang-format \
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
-               e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl
+               e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
         unit integration golden tools
