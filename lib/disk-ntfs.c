@@ -304,11 +304,15 @@ static int root_attributes(const struct vol *v, const uint8_t *rec, bool base, s
 		if (len < 16 || len % 8 || len > v->mft_size - off)
 			return -EBADMSG;
 		if (type == AT_INDEX_ROOT && a[8] == 0) {
-			uint32_t vlen = le32(a + 0x10);
-			uint16_t voff = le16(a + 0x14);
+			uint32_t vlen;
+			uint16_t voff;
 
-			if (st->have_root || len < 0x18 || voff > len || vlen > len - voff ||
-			    vlen < 32)
+			/* The header's length first: the fields below lie past byte 16. */
+			if (st->have_root || len < 0x18)
+				return -EBADMSG;
+			vlen = le32(a + 0x10);
+			voff = le16(a + 0x14);
+			if (voff > len || vlen > len - voff || vlen < 32)
 				return -EBADMSG;
 			st->index_size = le32(a + voff + 8);
 			st->large = a[voff + 16 + 12] & LARGE_INDEX;
@@ -317,9 +321,12 @@ static int root_attributes(const struct vol *v, const uint8_t *rec, bool base, s
 				return r;
 			st->have_root = true;
 		} else if (type == AT_INDEX_ALLOCATION && a[8] == 1) {
-			uint16_t runs = le16(a + 0x20);
+			uint16_t runs;
 
-			if (len < 0x40 || runs >= len || st->n_alloc == ARRAY_SIZE(st->alloc))
+			if (len < 0x40 || st->n_alloc == ARRAY_SIZE(st->alloc))
+				return -EBADMSG;
+			runs = le16(a + 0x20);
+			if (runs >= len)
 				return -EBADMSG;
 			st->alloc[st->n_alloc] = a + runs;
 			st->alloc_len[st->n_alloc++] = len - runs;
@@ -344,10 +351,14 @@ static int attribute_list_value(const struct vol *v, const uint8_t *a, uint32_t 
 	int r;
 
 	if (a[8] == 0) {
-		uint32_t vlen = le32(a + 0x10);
-		uint16_t voff = le16(a + 0x14);
+		uint32_t vlen;
+		uint16_t voff;
 
-		if (len < 0x18 || voff > len || vlen > len - voff)
+		if (len < 0x18)
+			return -EBADMSG;
+		vlen = le32(a + 0x10);
+		voff = le16(a + 0x14);
+		if (voff > len || vlen > len - voff)
 			return -EBADMSG;
 		buf = calloc(1, vlen ? vlen : 1);
 		if (!buf)
@@ -431,6 +442,14 @@ static int follow_attribute_list(const struct vol *v, const uint8_t *a, uint32_t
 }
 
 /* Read every INDX block of one $INDEX_ALLOCATION piece. */
+static bool is_all_zero(const uint8_t *buf, size_t size)
+{
+	for (size_t i = 0; i < size; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
 static int count_allocation(const struct vol *v, const uint8_t *pairs, size_t n, uint32_t block,
 			    uint64_t *total, struct count *c)
 {
@@ -457,11 +476,16 @@ static int count_allocation(const struct vol *v, const uint8_t *pairs, size_t n,
 			if (r < 0)
 				return r;
 			/*
-			 * Blocks not in use may hold anything. One that still parses can only add
-			 * names, which errs toward "holds data"; one that does not is skipped.
+			 * A block that does not pass its update-sequence check may be a torn block
+			 * holding the only names of the user's files: skipping it would call a disk
+			 * with data "fresh". Only an all-zero (never written) block is skipped; any
+			 * other unreadable block makes the answer unknown, which reads as data.
 			 */
-			if (apply_fixups(buf, block, "INDX") < 0)
-				continue;
+			if (apply_fixups(buf, block, "INDX") < 0) {
+				if (is_all_zero(buf, block))
+					continue;
+				return -EBADMSG;
+			}
 			r = count_index(buf, block, 0x18, c);
 			if (r < 0)
 				return r;

@@ -218,6 +218,127 @@ static void test_ntfs_damage(void **state)
 	free(good);
 }
 
+/*
+ * A root directory whose index lives in one $INDEX_ALLOCATION block (LCN 16, 4 KiB clusters)
+ * naming one user file. torn: one sector of that block fails its update-sequence check.
+ */
+static uint8_t *make_large_root(bool torn)
+{
+	uint8_t *img = calloc(1, 64 * 4096), *r0, *r5, *a, *v, *e, *ix;
+
+	assert_non_null(img);
+	memcpy(img + 3, "NTFS    ", 8);
+	put16(img + 0x0b, 512);
+	img[0x0d] = 8;
+	put64(img + 0x30, 1);
+	img[0x40] = (uint8_t)-10; /* 1 KiB MFT records */
+	r0 = img + 4096;
+	put16(r0 + 0x14, 0x38);
+	a = r0 + 0x38; /* $MFT's $DATA: 8 clusters at LCN 1 */
+	put32(a, 0x80);
+	put32(a + 4, 0x48);
+	a[8] = 1;
+	put16(a + 0x20, 0x40);
+	a[0x40] = 0x11;
+	a[0x41] = 8;
+	a[0x42] = 1;
+	put32(a + 0x48, 0xffffffff);
+	memcpy(r0, "FILE", 4);
+	apply_usa(r0, 1024);
+
+	r5 = img + 4096 + 5 * 1024;
+	put16(r5 + 0x14, 0x38);
+	put16(r5 + 0x16, 0x03);
+	a = r5 + 0x38; /* $INDEX_ROOT with the large-index flag and only an end entry */
+	put32(a, 0x90);
+	put32(a + 4, 0x18 + 56);
+	put32(a + 0x10, 56);
+	put16(a + 0x14, 0x18);
+	v = a + 0x18;
+	put32(v, 0x30);
+	put32(v + 8, 4096);
+	v[12] = 1;
+	put32(v + 16, 16);
+	put32(v + 20, 40);
+	put32(v + 24, 40);
+	v[16 + 12] = 1;
+	e = v + 32;
+	put16(e + 8, 24);
+	put16(e + 12, 3);
+	a = r5 + 0x38 + 0x18 + 56; /* $INDEX_ALLOCATION: one cluster at LCN 16 */
+	put32(a, 0xa0);
+	put32(a + 4, 0x48);
+	a[8] = 1;
+	put16(a + 0x20, 0x40);
+	a[0x40] = 0x11;
+	a[0x41] = 1;
+	a[0x42] = 16;
+	put32(a + 0x48, 0xffffffff);
+	memcpy(r5, "FILE", 4);
+	apply_usa(r5, 1024);
+
+	ix = img + 16 * 4096; /* the block naming "data.csv" (MFT record 64) */
+	put32(ix + 0x18, 0x40);
+	put32(ix + 0x1c, 0x40 + 0x68 + 16);
+	put32(ix + 0x20, 4096 - 0x18);
+	e = ix + 0x18 + 0x40;
+	put64(e, 64);
+	put16(e + 8, 0x68);
+	put16(e + 10, 0x42 + 2 * 8);
+	e[16 + 0x40] = 8;
+	e[16 + 0x41] = 1;
+	for (int i = 0; i < 8; i++)
+		put16(e + 16 + 0x42 + 2 * i, (uint16_t) "data.csv"[i]);
+	e += 0x68;
+	put16(e + 8, 16);
+	put16(e + 12, 2);
+	memcpy(ix, "INDX", 4);
+	apply_usa(ix, 4096);
+	if (torn)
+		put16(ix + 3 * 512 - 2, 0x0202);
+	return img;
+}
+
+/* A torn index block may hide the user's files: never "nothing but the warning file". */
+static void test_ntfs_torn_index_block(void **state)
+{
+	uint8_t *intact = make_large_root(false), *torn = make_large_root(true);
+	unsigned other = 99;
+	bool warning = true;
+
+	(void)state;
+	assert_int_equal(scan(intact, 64 * 4096, &other, &warning), 0);
+	assert_int_equal(other, 1);
+	assert_false(warning);
+	assert_int_equal(scan(torn, 64 * 4096, &other, &warning), -EBADMSG);
+	free(intact);
+	free(torn);
+}
+
+/* An attribute too short for its fields is refused before any field is read (ASan checks). */
+static void test_ntfs_short_attribute(void **state)
+{
+	uint8_t *img = make_large_root(false), *r5 = img + 4096 + 5 * 1024, *a;
+	unsigned other = 0;
+	bool warning = false;
+
+	(void)state;
+	memset(r5, 0, 1024);
+	put16(r5 + 0x14, 0x38);
+	put16(r5 + 0x16, 0x03);
+	a = r5 + 0x38; /* filler up to byte 1008, then a 16-byte $INDEX_ALLOCATION */
+	put32(a, 0x10);
+	put32(a + 4, 1008 - 0x38);
+	a = r5 + 1008;
+	put32(a, 0xa0);
+	put32(a + 4, 16);
+	a[8] = 1;
+	memcpy(r5, "FILE", 4);
+	apply_usa(r5, 1024);
+	assert_int_equal(scan(img, 64 * 4096, &other, &warning), -EBADMSG);
+	free(img);
+}
+
 static void test_classify_blank_and_garbage(void **state)
 {
 	struct dsvm_ctx *ctx = unit_ctx();
@@ -312,6 +433,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ntfs_root),
 		cmocka_unit_test(test_ntfs_damage),
+		cmocka_unit_test(test_ntfs_torn_index_block),
+		cmocka_unit_test(test_ntfs_short_attribute),
 		cmocka_unit_test_setup_teardown(test_classify_blank_and_garbage, tmpdir_setup,
 						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_classify_whole_ntfs, tmpdir_setup,
