@@ -101,22 +101,34 @@ struct cache_sink {
 
 static int cache_open(struct cache_sink *s)
 {
-	int fd;
+	/*
+	 * Between our open and our lock, another fetch of the same artifact may finish, verify and
+	 * rename the .part to its final name: we would then hold a lock on the verified file and
+	 * truncate it. After locking, the fd must still be what the .part name points at.
+	 */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct stat fst, pst;
+		int fd, r;
 
-	if (s->fd >= 0)
-		return 0;
-	/* O_NOFOLLOW: a link planted at the .part name must not redirect the write. */
-	fd = open(s->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-
-		close(fd);
-		return r;
+		if (s->fd >= 0)
+			return 0;
+		/* O_NOFOLLOW: a link planted at the .part name must not redirect the write. */
+		fd = open(s->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			close(fd);
+			return r;
+		}
+		if (fstat(fd, &fst) == 0 && lstat(s->part, &pst) == 0 && fst.st_nlink > 0 &&
+		    fst.st_dev == pst.st_dev && fst.st_ino == pst.st_ino) {
+			s->fd = fd;
+			return 0;
+		}
+		close(fd); /* renamed or replaced under us: open the .part name again */
 	}
-	s->fd = fd;
-	return 0;
+	return -EBUSY;
 }
 
 static int cache_restart(void *userdata, uint64_t max_keep, dsvm_fetch_feed_fn feed,
