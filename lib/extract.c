@@ -128,9 +128,12 @@ uint64_t dsvm_extract_get_entries(const struct dsvm_extract *ex)
  * Normalise an entry name into out: "./a//b/" becomes "a/b". Refuses absolute names and any ".."
  * component; "" is the archive's own top directory.
  */
+/* Directory levels an entry name may have. */
+#define EXTRACT_MAX_DEPTH 128
+
 static const char *clean_name(const char *name, char *out, size_t size)
 {
-	size_t o = 0;
+	size_t o = 0, depth = 0;
 
 	if (!name)
 		return "has no name";
@@ -144,6 +147,12 @@ static const char *clean_name(const char *name, char *out, size_t size)
 		if (len > 0 && !(len == 1 && p[0] == '.')) {
 			if (o + len + 2 > size)
 				return "is too long";
+			/*
+			 * Real payloads nest a dozen levels; a very deep tree is a way to exhaust file
+			 * descriptors when the staging tree is removed, leaving it behind.
+			 */
+			if (++depth > EXTRACT_MAX_DEPTH)
+				return "nests too deep";
 			if (o > 0)
 				out[o++] = '/';
 			memcpy(out + o, p, len);
@@ -250,10 +259,15 @@ static const char *check_parents(int rootfd, const char *name)
 static int refuse(struct dsvm_extract *ex, int r, const char *archive, const char *entry,
 		  const char *why)
 {
+	size_t len = entry ? strlen(entry) : 0;
+
+	/* A hostile name can be kilobytes long: keep the reason readable. */
 	return dsvm_set_error(ex->ctx, r,
-			      "archive '%s': entry '%s' %s; refused, and the staging tree '%s' "
+			      "archive '%s': entry '%.160s%s' %s; refused, and the staging tree "
+			      "'%s' "
 			      "was removed",
-			      archive, entry ? entry : "?", why, ex->staging);
+			      archive, entry ? entry : "?", len > 160 ? "..." : "", why,
+			      ex->staging);
 }
 
 static int remember_link(struct dsvm_extract *ex, const char *name)

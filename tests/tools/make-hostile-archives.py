@@ -182,6 +182,11 @@ def main():
         [("z%02d.bin" % i, "file", bytes(BYTE_BUDGET // 8), 0o644) for i in range(12)], "w:xz")
     case("reject", "bomb-bytes-sum", ["bomb-sum.tar.xz"], "past the byte budget")
 
+    # A tree so deep that removing it one open directory per level would run out of fds.
+    deep = "/".join(["a"] * 1500)
+    tar(p("deep.tar"), [(deep + "/f", "file", "x", 0o644)])
+    case("reject", "deep-tree", ["deep.tar"], "nests too deep")
+
     zip_(p("zip-slip.zip"), [("ok.txt", "file", "ok", 0o644),
                              (up + "/pwned.txt", "file", "pwned", 0o644)])
     case("reject", "zip-dotdot", ["zip-slip.zip"], "has a '..' component")
