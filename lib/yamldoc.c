@@ -46,6 +46,7 @@ struct convert {
 	struct ydoc *doc;
 	yaml_document_t *ydoc;
 	size_t nodes;
+	size_t bytes; /* scalar bytes after alias expansion */
 };
 
 const char *ynode_kind_name(enum ynode_kind kind)
@@ -132,40 +133,90 @@ static struct ynode *node_new(struct ydoc *doc, enum ynode_kind kind, const yaml
 	return node;
 }
 
+static int cmp_key_index(const void *a, const void *b, void *userdata)
+{
+	struct ynode *const *keys = userdata;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(keys[x]->value, keys[y]->value);
+
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/*
+ * The first key (in document order) that repeats an earlier one, or n when all differ. Sorting
+ * keeps a 100,000-key mapping at n log n; a pairwise check took 20 s on one.
+ */
+static size_t find_duplicate_key(struct ynode **keys, size_t n, size_t *ret_first)
+{
+	_cleanup_free_ size_t *idx = NULL;
+	size_t dup = n;
+
+	if (n < 16) {
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (streq(keys[i]->value, keys[j]->value)) {
+					*ret_first = j;
+					return i;
+				}
+		return n;
+	}
+	idx = malloc(n * sizeof(*idx));
+	if (!idx)
+		return n; /* out of memory: the caller's next allocation will say so */
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_key_index, keys);
+	for (size_t i = 1, group = 0; i < n; i++) {
+		if (!streq(keys[idx[i]]->value, keys[idx[group]]->value)) {
+			group = i;
+			continue;
+		}
+		if (idx[i] < dup) {
+			dup = idx[i];
+			*ret_first = idx[group];
+		}
+	}
+	return dup;
+}
+
 static int convert_mapping(struct convert *cv, const yaml_node_t *yn, unsigned depth,
 			   struct ynode *node)
 {
-	size_t n = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
+	size_t n = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start), dup,
+	       first = 0;
 
 	node->keys = arena_alloc(cv->doc, (n ? n : 1) * sizeof(*node->keys));
 	node->items = arena_alloc(cv->doc, (n ? n : 1) * sizeof(*node->items));
 	if (!node->keys || !node->items)
 		return -ENOMEM;
+	/* Keys first, so duplicates are found before any value is expanded. */
 	for (size_t i = 0; i < n; i++) {
-		const yaml_node_pair_t *pair = &yn->data.mapping.pairs.start[i];
 		struct ynode *key = NULL;
 		int r;
 
-		r = convert_node(cv, pair->key, depth + 1, &key);
+		r = convert_node(cv, yn->data.mapping.pairs.start[i].key, depth + 1, &key);
 		if (r < 0)
 			return r;
 		assert(key); /* convert_node() sets it on success */
-		node->keys[node->n] = key;
-		node->items[node->n] = NULL;
-		node->n++;
 		if (key->kind != YNODE_SCALAR)
 			return yerror(cv->ctx, cv->doc, key,
 				      "a mapping key must be a plain string, not %s",
 				      ynode_kind_name(key->kind));
-		for (size_t j = 0; j + 1 < node->n; j++)
-			if (streq(node->keys[j]->value, key->value))
-				return yerror(cv->ctx, cv->doc, key,
-					      "duplicate key '%s' (first at line %u); each key may "
-					      "appear once per mapping",
-					      key->value, node->keys[j]->line);
-		r = convert_node(cv, pair->value, depth + 1, &node->items[node->n - 1]);
+		node->keys[i] = key;
+	}
+	dup = find_duplicate_key(node->keys, n, &first);
+	if (dup < n)
+		return yerror(cv->ctx, cv->doc, node->keys[dup],
+			      "duplicate key '%s' (first at line %u); each key may appear once per "
+			      "mapping",
+			      node->keys[dup]->value, node->keys[first]->line);
+	for (size_t i = 0; i < n; i++) {
+		int r = convert_node(cv, yn->data.mapping.pairs.start[i].value, depth + 1,
+				     &node->items[i]);
+
 		if (r < 0)
 			return r;
+		node->n++;
 	}
 	return 0;
 }
@@ -196,6 +247,16 @@ static int convert_node(struct convert *cv, int index, unsigned depth, struct yn
 		if (!node)
 			return -ENOMEM;
 		node->plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		/* Aliases copy their target: count bytes too, or one big string repeated
+		 * through aliases becomes gigabytes while the node count stays low. */
+		cv->bytes += yn->data.scalar.length;
+		if (cv->bytes > YDOC_MAX_EXPANDED_BYTES)
+			return yerror_at(cv->ctx, cv->doc->path, (unsigned)yn->start_mark.line + 1,
+					 (unsigned)yn->start_mark.column + 1,
+					 "more than %d bytes of text after expanding aliases; "
+					 "refusing "
+					 "what looks like an alias bomb",
+					 YDOC_MAX_EXPANDED_BYTES);
 		node->value = arena_alloc(cv->doc, yn->data.scalar.length + 1);
 		if (!node->value)
 			return -ENOMEM;

@@ -18,6 +18,7 @@
 #define YDOC_MAX_BYTES (1024 * 1024)
 #define YDOC_MAX_DEPTH 64
 #define YDOC_MAX_NODES 200000
+#define YDOC_MAX_EXPANDED_BYTES (16 * 1024 * 1024)
 
 enum ynode_kind {
 	YNODE_SCALAR,

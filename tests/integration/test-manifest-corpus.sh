@@ -28,6 +28,22 @@ trap 'rm -rf "$tmp"' EXIT
 	echo
 } >"$tmp/deep.yaml"
 printf '# expect: YAML syntax error\ncomponents:\n  - name: "\377\376"\n' >"$tmp/bad-utf8.yaml"
+# Few nodes but many bytes: a 400 KB string repeated through 100 aliases.
+python3 - "$tmp/alias-bytes.yaml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("# expect: bytes of text after expanding aliases\n")
+    f.write('big: &x "' + "x" * 400000 + '"\n')
+    f.write("list: [" + ", ".join(["*x"] * 100) + "]\n")
+PY
+# 60,000 keys in one mapping with the duplicate last (a pairwise check takes seconds here).
+python3 - "$tmp/many-keys.yaml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("# expect: 60002:1: duplicate key 'k00000' (first at line 2)\n")
+    f.writelines("k%05d: 1\n" % i for i in range(60000))
+    f.write("k00000: 2\n")
+PY
 
 total=0
 ok=0
