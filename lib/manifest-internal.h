@@ -129,6 +129,7 @@ struct component {
 
 struct dsvm_manifest {
 	char *dir;
+	char *root; /* the repository: files the manifests name must stay under it */
 	struct ydoc *edition_doc;
 	const char *edition;
 	const char *description;

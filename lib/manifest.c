@@ -61,6 +61,7 @@ struct parser {
 	const struct ydoc *doc;
 	char *dir;	      /* directory of the file, for relative paths */
 	const char *platform; /* the edition's, or NULL when a component file is checked alone */
+	const char *root;     /* real path every named file must stay under */
 };
 
 static const char *const floating_words[] = {
@@ -167,6 +168,20 @@ static int check_repo_path(struct parser *p, const struct ynode *node, const cha
 	if (stat(full, &st) < 0)
 		return yerror(p->ctx, p->doc, node, "path '%s' does not exist (looked for '%s')",
 			      path, full);
+	/* '..' may climb within the repository, never out of it (to /etc/shadow, say). */
+	if (p->root) {
+		_cleanup_free_ char *real = realpath(full, NULL);
+		size_t n = strlen(p->root);
+
+		if (!real)
+			return -errno;
+		if (strncmp(real, p->root, n) != 0 ||
+		    (real[n] != '/' && real[n] != '\0' && !streq(p->root, "/")))
+			return yerror(p->ctx, p->doc, node,
+				      "path '%s' leaves the repository ('%s'); manifests may only "
+				      "name files inside it",
+				      path, p->root);
+	}
 	if (want_dir != !!S_ISDIR(st.st_mode))
 		return yerror(p->ctx, p->doc, node, "path '%s' is not a %s", path,
 			      want_dir ? "directory" : "regular file");
@@ -837,6 +852,19 @@ static int parse_component_file(struct parser *p, struct component **comps, size
 	return 0;
 }
 
+/*
+ * The repository a manifest lives in: two levels above the directory of an edition or component
+ * file (manifests/editions/x.yaml -> the directory holding manifests/). Files named by manifests
+ * must stay under it. NULL when it cannot be resolved (then nothing is named, as every path
+ * must also exist).
+ */
+static char *repository_root(const char *dir)
+{
+	_cleanup_free_ char *up = path_join_relative(dir, "../..");
+
+	return up ? realpath(up, NULL) : NULL;
+}
+
 void dsvm_manifest_free(struct dsvm_manifest *m)
 {
 	if (!m)
@@ -849,6 +877,7 @@ void dsvm_manifest_free(struct dsvm_manifest *m)
 	free(m->docs);
 	str_list_clear(&m->arch);
 	ydoc_free(m->edition_doc);
+	free(m->root);
 	free(m->dir);
 	free(m);
 }
@@ -859,7 +888,7 @@ static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 					    "arch",    "driver_kinds", "include", NULL };
 	const struct ydoc *doc = m->edition_doc;
 	const struct ynode *root = doc->root, *kinds, *inc;
-	struct parser p = { .ctx = ctx, .doc = doc, .dir = m->dir };
+	struct parser p = { .ctx = ctx, .doc = doc, .dir = m->dir, .root = m->root };
 	int r;
 
 	r = yexpect(ctx, doc, root, YNODE_MAPPING, "an edition file");
@@ -930,7 +959,7 @@ static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 	for (size_t i = 0; i < inc->n; i++) {
 		const struct ynode *item = inc->items[i];
 		_cleanup_free_ char *path = NULL;
-		struct parser cp = { .ctx = ctx, .platform = m->platform };
+		struct parser cp = { .ctx = ctx, .platform = m->platform, .root = m->root };
 
 		r = yexpect(ctx, doc, item, YNODE_SCALAR, "an include path");
 		if (r < 0)
@@ -972,6 +1001,7 @@ int dsvm_manifest_load(struct dsvm_ctx *ctx, const char *edition_path, struct ds
 		free(m);
 		return -ENOMEM;
 	}
+	m->root = repository_root(m->dir);
 	r = ydoc_load(ctx, edition_path, &m->edition_doc);
 	if (r >= 0)
 		r = parse_edition(ctx, m);
@@ -988,10 +1018,12 @@ static int validate_components_doc(struct dsvm_ctx *ctx, const struct ydoc *doc)
 	struct component *comps = NULL;
 	size_t n = 0;
 	struct parser p = { .ctx = ctx, .doc = doc, .dir = path_dirname(doc->path) };
+	_cleanup_free_ char *root = NULL;
 	int r;
 
 	if (!p.dir)
 		return -ENOMEM;
+	p.root = root = repository_root(p.dir);
 	r = parse_component_file(&p, &comps, &n);
 	for (size_t i = 0; i < n; i++)
 		component_free(&comps[i]);
