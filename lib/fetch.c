@@ -245,6 +245,7 @@ struct job {
 	const struct dsvm_fetch_item *item;
 	size_t index;
 	char **sources; /* mirrors' content-addressed URLs, then the item's URL */
+	char **shown;	/* the same, redacted for messages (no user-info, no query) */
 	size_t n_sources;
 	size_t source;
 	uint64_t due_ms;
@@ -287,11 +288,51 @@ struct fetcher {
 	struct dsvm_fetch_stats stats;
 };
 
-static const char *job_source(const struct job *j)
+/* The URL libcurl is given. Never put it in a message: it may carry a token. */
+static const char *job_url(const struct job *j)
 {
 	if (j->item->path)
 		return j->item->path;
 	return j->source < j->n_sources ? j->sources[j->source] : j->item->url;
+}
+
+/* The same source as messages and progress show it. */
+static const char *job_source(const struct job *j)
+{
+	if (j->item->path)
+		return j->item->path;
+	return j->source < j->n_sources ? j->shown[j->source] : j->item->url;
+}
+
+/*
+ * A URL fit for logs: "https://user:secret@host/p?sig=x" becomes "https://host/p?...". Mirrors
+ * are often private blob containers reached with a SAS token in the query.
+ */
+static char *redact_url(const char *url)
+{
+	const char *auth = strstr(url, "://"), *at, *end, *query;
+
+	auth = auth ? auth + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	query = strpbrk(url, "?#");
+	if (at)
+		return strdup_printf("%.*s%.*s%s", (int)(auth - url), url,
+				     (int)((query ? query : url + strlen(url)) - (at + 1)), at + 1,
+				     query ? "?..." : "");
+	return strdup_printf("%.*s%s", (int)((query ? query : url + strlen(url)) - url), url,
+			     query ? "?..." : "");
+}
+
+/* MIRROR/sha256/<hex>, with the mirror's query (a SAS token, say) kept after the path. */
+static char *mirror_url(const char *mirror, const char *hex)
+{
+	size_t base = strcspn(mirror, "?#");
+
+	while (base > 0 && mirror[base - 1] == '/')
+		base--;
+	return strdup_printf("%.*s/sha256/%s%s", (int)base, mirror, hex,
+			     mirror + strcspn(mirror, "?#"));
 }
 
 static void report(struct job *j, enum dsvm_fetch_state state, const char *error)
@@ -524,8 +565,10 @@ static int check_response(struct job *j)
 	/* Redirects keep the scheme (REDIR_PROTOCOLS); plain http must also stay on loopback. */
 	if (curl_easy_getinfo(j->easy, CURLINFO_EFFECTIVE_URL, &eff) != CURLE_OK || !eff ||
 	    !url_allowed_scheme(eff)) {
+		_cleanup_free_ char *shown = eff ? redact_url(eff) : NULL;
+
 		abort_transfer(j, -EPROTO, false, "'%s' redirected to '%s', which is not allowed",
-			       job_source(j), eff ? eff : "?");
+			       job_source(j), shown ? shown : "?");
 		return -EPROTO;
 	}
 	if (j->status == 200 && j->offset > 0) {
@@ -583,7 +626,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 static int setup_easy(struct job *j, const char *scheme)
 {
 	const struct dsvm_fetch_options *o = j->f->o;
-	const char *url = job_source(j);
+	const char *url = job_url(j);
 	char range[32];
 	CURL *c = curl_easy_init();
 
@@ -634,7 +677,7 @@ static void job_release_easy(struct job *j)
 
 static void job_start(struct job *j)
 {
-	const char *scheme = url_allowed_scheme(job_source(j));
+	const char *scheme = url_allowed_scheme(job_url(j));
 	int r;
 
 	if (!scheme) {
@@ -927,22 +970,20 @@ static int job_init(struct fetcher *f, struct job *j, const struct dsvm_fetch_it
 	for (const char *const *m = o->mirrors; m && *m; m++)
 		n_mirrors++;
 	j->sources = calloc(n_mirrors + 1, sizeof(char *));
-	if (!j->sources)
-		return -ENOMEM;
-	for (size_t i = 0; i < n_mirrors; i++) {
-		const char *m = o->mirrors[i];
-		size_t l = strlen(m);
-
-		while (l > 0 && m[l - 1] == '/')
-			l--;
-		j->sources[i] = strdup_printf("%.*s/sha256/%s", (int)l, m, item->sha256);
-		if (!j->sources[i])
-			return -ENOMEM;
-	}
-	j->sources[n_mirrors] = strdup(item->url);
-	if (!j->sources[n_mirrors])
+	j->shown = calloc(n_mirrors + 1, sizeof(char *));
+	if (!j->sources || !j->shown)
 		return -ENOMEM;
 	j->n_sources = n_mirrors + 1;
+	for (size_t i = 0; i < n_mirrors; i++)
+		j->sources[i] = mirror_url(o->mirrors[i], item->sha256);
+	j->sources[n_mirrors] = strdup(item->url);
+	for (size_t i = 0; i < j->n_sources; i++) {
+		if (!j->sources[i])
+			return -ENOMEM;
+		j->shown[i] = redact_url(j->sources[i]);
+		if (!j->shown[i])
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -951,9 +992,12 @@ static void job_free(struct job *j)
 	job_release_easy(j);
 	if (j->sink_open)
 		j->sink.ops->abandon(j->sink.userdata, true);
-	for (size_t i = 0; i < j->n_sources; i++)
+	for (size_t i = 0; i < j->n_sources; i++) {
 		free(j->sources[i]);
+		free(j->shown ? j->shown[i] : NULL);
+	}
 	free(j->sources);
+	free(j->shown);
 	free(j->cache.part);
 	free(j->cache.final);
 	free(j->abort_msg);
