@@ -172,8 +172,14 @@ static int vm_size_from_json(struct dsvm_ctx *ctx, const char *what, const char 
 	else if (!json_is_string(v) || !dsvm_vm_size_is_valid(json_string_value(v)))
 		r = dsvm_set_error(ctx, -EBADMSG, "%s has a vmSize that is not a VM size name",
 				   what);
-	else if (!(*ret = strdup(json_string_value(v))))
-		r = -ENOMEM;
+	else {
+		char *size_name = strdup(json_string_value(v));
+
+		if (size_name)
+			*ret = size_name; /* written only on success */
+		else
+			r = -ENOMEM;
+	}
 	json_decref(root);
 	return r;
 }

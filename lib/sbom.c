@@ -168,7 +168,7 @@ int dsvm_lock_to_sbom(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, char *
 {
 	const json_t *root = dsvm_lock_json(lock);
 	_cleanup_free_ char *lock_text = NULL, *text = NULL;
-	char hex[65], serial[64];
+	char hex[65], serial[64], *out;
 	json_t *bom, *components, *c;
 	size_t i;
 	int r;
@@ -208,6 +208,9 @@ int dsvm_lock_to_sbom(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, char *
 	json_decref(bom);
 	if (!text)
 		return -ENOMEM;
-	*ret = strdup_printf("%s\n", text);
-	return *ret ? 0 : -ENOMEM;
+	out = strdup_printf("%s\n", text);
+	if (!out)
+		return -ENOMEM;
+	*ret = out;
+	return 0;
 }

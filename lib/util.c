@@ -105,14 +105,24 @@ static int fsync_parent(const char *path)
 
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode)
 {
-	_cleanup_free_ char *tmp = strdup_printf("%s.tmp.%ld", path, (long)getpid());
+	_cleanup_free_ char *tmp = strdup_printf("%s.tmp.XXXXXX", path);
 	int fd, r;
 
 	if (!tmp)
 		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	/*
+	 * A unique name: a temporary left by a killed run (PIDs repeat after a reboot) must not
+	 * block every later write. mkostemp creates it 0600 with O_EXCL; the mode is set below.
+	 */
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fchmod(fd, mode) < 0) {
+		r = -errno;
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
 	r = write_all(fd, data, size);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
