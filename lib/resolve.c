@@ -946,6 +946,56 @@ static json_t *driver_json(const struct resolution *res)
 			 res->cuda_max[0] ? res->cuda_max : NULL, "component", d->c->name);
 }
 
+/*
+ * The staged-only components, each after what it requires (looked up in the resolution that
+ * staged it; installed components come earlier anyway), ties in manifest order. Replaces
+ * *order with the new list.
+ */
+static int order_staged(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
+			const struct lock_slot *slots, size_t **order, size_t *n_order)
+{
+	_cleanup_free_ size_t *out = calloc(m->n_components ? m->n_components : 1, sizeof(size_t));
+	_cleanup_free_ bool *done = calloc(m->n_components ? m->n_components : 1, sizeof(bool));
+	size_t n = 0, want = 0;
+
+	if (!out || !done)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_components; i++)
+		want += !slots[i].install && slots[i].stage;
+	while (n < want) {
+		bool progress = false;
+
+		for (size_t i = 0; i < m->n_components && !progress; i++) {
+			const struct choice *ch = slots[i].stage;
+			bool ready = true;
+
+			if (slots[i].install || !ch || done[i])
+				continue;
+			for (size_t j = 0; j < ch->eff.requires.n && ready; j++) {
+				const struct choice *dep =
+					find_chosen(slots[i].stage_res, ch->eff.requires.v[j]);
+				size_t d = dep ? (size_t)(dep - slots[i].stage_res->v) : i;
+
+				ready = d == i || slots[d].install || !slots[d].stage || done[d];
+			}
+			if (ready) {
+				done[i] = true;
+				out[n++] = i;
+				progress = true;
+			}
+		}
+		if (!progress)
+			return dsvm_set_error(ctx, -EBADMSG,
+					      "%s: the staged components' requirements form a "
+					      "cycle",
+					      m->edition_doc->path);
+	}
+	free(*order);
+	*order = TAKE_PTR(out);
+	*n_order = n;
+	return 0;
+}
+
 static int build_lock(struct resolver *rv, struct resolution *main_res, struct resolution *staged,
 		      size_t n_staged, json_t **ret)
 {
@@ -1002,7 +1052,7 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 	json_object_set_new(lock, "components", components);
 	json_object_set_new(lock, "dropped", dropped);
 
-	/* Installed components in dependency order, then staged payloads in manifest order. */
+	/* Installed components in dependency order, then staged payloads, also in that order. */
 	for (size_t k = 0; k < n_order && r >= 0; k++) {
 		size_t i = order[k];
 		json_t *o = NULL;
@@ -1011,11 +1061,12 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 		if (r >= 0)
 			json_array_append_new(components, o);
 	}
-	for (size_t i = 0; i < m->n_components && r >= 0; i++) {
+	if (r >= 0)
+		r = order_staged(main_res->ctx, m, slots, &order, &n_order);
+	for (size_t k = 0; k < n_order && r >= 0; k++) {
+		size_t i = order[k];
 		json_t *o = NULL;
 
-		if (slots[i].install || !slots[i].stage)
-			continue;
 		r = component_json(rv, slots[i].stage_res, slots[i].stage, &slots[i], next++, &o);
 		if (r >= 0)
 			json_array_append_new(components, o);

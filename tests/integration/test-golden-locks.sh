@@ -26,5 +26,17 @@ for f in $(cd "$tmp" && find . -name '*.json' | sort); do
 	fi
 done
 [ "$n" -gt 0 ] || { echo "FAIL no golden files"; exit 1; }
+# Install order: every component comes after something that provides each thing it requires.
+for f in "$tmp"/*/*.lock.json; do
+	late=$(jq -r '.components as $cs
+		| [$cs[] as $c | $c.requires[] as $r
+		   | select([$cs[] | select(.order < $c.order)
+			| select(.name == $r or ((.provides // []) | index($r)) != null
+				or ($r == "nvidia-driver" and ((.driver.kind // "") | startswith("nvidia")))
+				or ($r == "amd-driver" and ((.driver.kind // "") | startswith("amd"))))]
+			| length == 0)
+		   | "\($c.name) before its \($r)"] | join(", ")' "$f")
+	[ -z "$late" ] || { echo "FAIL $(basename "$(dirname "$f")")/$(basename "$f"): $late"; bad=$((bad + 1)); }
+done
 echo "golden: $((n - bad))/$n locks and SBOMs identical"
 [ "$bad" -eq 0 ]
