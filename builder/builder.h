@@ -13,6 +13,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_sbom(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
+int cmd_install(int argc, char **argv);
 
 /* A context logging to stderr: warnings always, debug with --verbose. NULL on OOM. */
 struct dsvm_ctx *builder_ctx_new(bool verbose);
@@ -23,6 +24,9 @@ struct dsvm_ctx *builder_ctx_new(bool verbose);
  * share that layout). Newly allocated.
  */
 char *builder_catalog_dir(const char *option, const char *edition_path);
+
+/* The artifact cache when --cache is not given (/var/cache/dsvm for root). Newly allocated. */
+char *builder_default_cache(void);
 
 /* Write text to path atomically, or to stdout for "-". Returns 0 or -errno (error set). */
 int builder_write_output(struct dsvm_ctx *ctx, const char *path, const char *text);

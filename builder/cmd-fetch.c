@@ -219,19 +219,6 @@ static void print_json(const char *cache, size_t n, const struct dsvm_fetch_stat
 	json_decref(o);
 }
 
-static char *default_cache(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (geteuid() == 0)
-		return strdup("/var/cache/dsvm");
-	if (xdg && xdg[0] == '/')
-		return strdup_printf("%s/dsvm", xdg);
-	if (home && home[0] == '/')
-		return strdup_printf("%s/.cache/dsvm", home);
-	return strdup("dsvm-cache");
-}
-
 static int parse_uint(const char *opt, const char *s, unsigned max, unsigned *ret)
 {
 	char *end;
@@ -331,7 +318,7 @@ int cmd_fetch(int argc, char **argv)
 		fprintf(stderr, "dsvm-build fetch: name exactly one lock file; see --help\n");
 		return DSVM_EXIT_USAGE;
 	}
-	cache = cache_opt ? strdup(cache_opt) : default_cache();
+	cache = cache_opt ? strdup(cache_opt) : builder_default_cache();
 	ctx = builder_ctx_new(ui.verbose);
 	if (!cache || !ctx) {
 		rc = DSVM_EXIT_FAILURE;

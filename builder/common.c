@@ -49,3 +49,17 @@ int builder_write_output(struct dsvm_ctx *ctx, const char *path, const char *tex
 		return dsvm_set_error(ctx, -EROFS, "cannot create '%s': %s", path, strerror(-r));
 	return 0;
 }
+
+/* Root keeps one cache for every build; a user's lives in their XDG cache. */
+char *builder_default_cache(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (geteuid() == 0)
+		return strdup("/var/cache/dsvm");
+	if (xdg && xdg[0] == '/')
+		return strdup_printf("%s/dsvm", xdg);
+	if (home && home[0] == '/')
+		return strdup_printf("%s/.cache/dsvm", home);
+	return strdup("dsvm-cache");
+}

@@ -11,6 +11,8 @@ static const struct dsvm_verb verbs[] = {
 	{ "sbom", "write a CycloneDX 1.5 SBOM of a lock", cmd_sbom },
 	{ "fetch", "download and verify a lock's artifacts into a content-addressed cache",
 	  cmd_fetch },
+	{ "install", "install a lock into a root from the cache, journaled and resumable",
+	  cmd_install },
 	{ NULL, NULL, NULL },
 };
 

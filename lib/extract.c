@@ -394,8 +394,19 @@ static int copy_data(struct dsvm_extract *ex, const char *archive, const char *n
 			ex->bytes += end - written;
 			written = end;
 		}
-		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-			return refuse(ex, -EIO, archive, name, archive_error_string(out));
+		/*
+		 * libarchive reports a failed write(2) (ENOSPC, EIO) as ARCHIVE_WARN: anything but OK
+		 * would leave a file of the right size full of zeros.
+		 */
+		if (archive_write_data_block(out, buf, size, offset) != ARCHIVE_OK) {
+			int e = archive_errno(out) > 0 ? archive_errno(out) : EIO;
+
+			return dsvm_set_error(ex->ctx, -e,
+					      "cannot write '%s/%.160s' (from archive '%s'): %s; "
+					      "the "
+					      "staging tree was removed",
+					      ex->staging, name, archive, strerror(e));
+		}
 	}
 }
 

@@ -1023,7 +1023,8 @@ static int validate_components_doc(struct dsvm_ctx *ctx, const struct ydoc *doc)
 
 	if (!p.dir)
 		return -ENOMEM;
-	p.root = root = repository_root(p.dir);
+	root = repository_root(p.dir);
+	p.root = root;
 	r = parse_component_file(&p, &comps, &n);
 	for (size_t i = 0; i < n; i++)
 		component_free(&comps[i]);

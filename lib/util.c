@@ -198,24 +198,22 @@ int sha256_buffer_hex(const void *data, size_t size, char ret_hex[65])
 	return 0;
 }
 
-int sha256_file_hex(const char *path, char ret_hex[65])
+int sha256_fd_copy_hex(int in_fd, int out_fd, char ret_hex[65], bool *write_failed)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	unsigned char buf[65536];
 	EVP_MD_CTX *md_ctx;
+	bool failed_writing = false;
 	int r = 0;
 
-	if (fd < 0)
-		return -errno;
 	md_ctx = EVP_MD_CTX_new();
 	if (!md_ctx)
 		return -ENOMEM;
 	if (!sha256_algorithm() || EVP_DigestInit_ex2(md_ctx, sha256_algorithm(), NULL) != 1)
 		r = -EIO;
 	while (r == 0) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(in_fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -225,13 +223,26 @@ int sha256_file_hex(const char *path, char ret_hex[65])
 			break;
 		else if (EVP_DigestUpdate(md_ctx, buf, (size_t)n) != 1)
 			r = -EIO;
+		else if (out_fd >= 0 && (r = write_all(out_fd, buf, (size_t)n)) < 0)
+			failed_writing = true;
 	}
 	if (r == 0 && (EVP_DigestFinal_ex(md_ctx, md, &md_len) != 1 || md_len != 32))
 		r = -EIO;
 	EVP_MD_CTX_free(md_ctx);
 	if (r == 0)
 		hex_encode(md, md_len, ret_hex);
+	if (write_failed)
+		*write_failed = failed_writing;
 	return r;
+}
+
+int sha256_file_hex(const char *path, char ret_hex[65])
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return sha256_fd_copy_hex(fd, -1, ret_hex, NULL);
 }
 
 bool is_sha256_hex(const char *s)

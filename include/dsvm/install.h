@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Install a lock into a target root (--root), from the verified cache that `fetch` filled, as a
+ * journaled run of idempotent steps (include/dsvm/journal.h, journal name "install"; the plan id
+ * is the SHA-256 of the lock's text). Every artifact is hashed again as it is read from the
+ * cache: a cache file that no longer matches the lock is refused (-EBADMSG), never installed.
+ *
+ * Steps, in lock order, one per component with work to do, then two more:
+ *   archive        every artifact extracted (lib/extract.c) into a staging directory under
+ *                  <root>/var/lib/dsvm/journal/, then renamed to /opt/<name>-<version>; an
+ *                  existing directory there is swapped out in one rename and removed.
+ *   nvidia-redist  every artifact extracted into staging; the contents of each archive's top
+ *                  directory are merged, file by file with rename, into /usr/local/cuda-<M.m>.
+ *                  M.m is the component's version for the component that provides
+ *                  'cuda-toolkit'; other redist components (cuDNN) go into that toolkit's
+ *                  directory. The toolkit also points /usr/local/cuda at 'cuda-<M.m>' (a
+ *                  relative link, so it resolves under --root and in the image alike), replaced
+ *                  by renaming a temporary link over it.
+ *   file           the artifact copied to source.dest with mode 0644 (temporary file, fsync,
+ *                  rename, fsync of the directory).
+ *   service        the links systemctl would make: <target>.wants/<unit> in /etc/systemd/system
+ *                  for each WantedBy= of the unit file found in the root (/etc/systemd/system,
+ *                  /usr/lib/systemd/system, /lib/systemd/system; without one, multi-user.target),
+ *                  pointing at the unit file (else /lib/systemd/system/<unit>). Nothing runs
+ *                  when they are already as asked. Otherwise, when opts->systemctl is set and
+ *                  the unit file is in the root, `systemctl --root=<root> enable|disable` makes
+ *                  the change; without the unit file systemctl can only fail (the unit comes
+ *                  with a component not installed yet), so the links are made here, like that.
+ *   stage          (action "stage") every artifact copied to /var/lib/dsvm/repo/<sha256>.
+ *   lock, sbom     /usr/share/dsvm/lock.json and /usr/share/dsvm/sbom.json.
+ * archive and nvidia-redist steps leave a receipt, /var/lib/dsvm/installed/<name>.json (kind,
+ * version, destination, artifact hashes); a step whose receipt and destination are already
+ * there does nothing. Every other step compares what is there with what it would write.
+ *
+ * Not executed in this version, reported as deferred with the reason: apt (needs the debootstrap
+ * root and the offline repository), pip, conda, runfile, script, and the Windows kinds; staged
+ * components without artifacts (apt driver stacks come with the offline repository).
+ *
+ * Every write is temporary file, fsync, rename, fsync of the directory: a failure (ENOSPC, EIO)
+ * leaves what was there before and no partial file at a final path, and the error names the path.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dsvm/context.h"
+
+struct dsvm_lock;
+
+enum dsvm_install_outcome {
+	DSVM_INSTALL_DONE,	/* changed the root */
+	DSVM_INSTALL_UNCHANGED, /* already in place: nothing written */
+	DSVM_INSTALL_SKIPPED,	/* done by the interrupted run this one resumes */
+	DSVM_INSTALL_DEFERRED,	/* not done by this version: see reason */
+};
+
+/* One line of the install report; valid only during the callback. */
+struct dsvm_install_event {
+	unsigned step; /* 1-based; 0 for a deferred component (no step) */
+	unsigned n_steps;
+	const char *name;   /* component name, or "lock.json" / "sbom.json" */
+	const char *kind;   /* component kind, or "metadata" */
+	const char *action; /* "install", "stage", "write" */
+	const char *dest;   /* where it went, root-relative; NULL when deferred */
+	enum dsvm_install_outcome outcome;
+	const char *reason; /* deferred: why; otherwise NULL */
+};
+
+typedef void (*dsvm_install_report_fn)(void *userdata, const struct dsvm_install_event *e);
+
+struct dsvm_install_options {
+	const char *cache_dir; /* required: fetch's content-addressed cache */
+	/* Run this systemctl (with --root) for services; NULL writes the links itself. */
+	const char *systemctl;
+	dsvm_install_report_fn report; /* after each step and for each deferred component */
+	void *report_userdata;
+};
+
+struct dsvm_install_stats {
+	unsigned steps;	     /* steps in the plan */
+	unsigned installed;  /* install steps that changed the root */
+	unsigned staged;     /* stage steps that changed the root */
+	unsigned unchanged;  /* steps that found everything in place */
+	unsigned skipped;    /* steps the resumed journal recorded done */
+	unsigned deferred;   /* components not done by this version */
+	unsigned resumed_at; /* the step a killed run was in (redone), 0 when none */
+};
+
+/*
+ * Install lock into the context's root. Returns 0; -EBADMSG for a cache file whose hash does not
+ * match the lock, a refused archive, or a lock this cannot install (the component in the error);
+ * -ENOENT for an artifact missing from the cache (run fetch); -EBUSY when another install holds
+ * the root's journal; -ENOSPC/-EIO/-EROFS and others for I/O, the path in the error. After a
+ * failure or a kill the journal stays, and the next call resumes. *ret_stats may be NULL; it is
+ * written on success only.
+ */
+int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+		      const struct dsvm_install_options *opts,
+		      struct dsvm_install_stats *ret_stats);
+
+/* Number of journaled steps dsvm_install_lock would run for lock (for T1: kill at each). */
+unsigned dsvm_install_count_steps(const struct dsvm_lock *lock);

@@ -1,0 +1,1135 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "dsvm/extract.h"
+#include "dsvm/fetch.h"
+#include "dsvm/install.h"
+#include "dsvm/journal.h"
+#include "internal.h"
+#include "lock-internal.h"
+
+#define INSTALLED_DIR "/var/lib/dsvm/installed"
+#define REPO_DIR "/var/lib/dsvm/repo"
+#define SYSTEMD_ETC "/etc/systemd/system"
+#define MAX_UNIT_BYTES (64u << 10)
+#define MAX_WANTED_BY 8
+
+enum step_kind {
+	STEP_NONE,
+	STEP_ARCHIVE,
+	STEP_REDIST,
+	STEP_FILE,
+	STEP_SERVICE,
+	STEP_STAGE,
+};
+
+struct installer {
+	struct dsvm_ctx *ctx;
+	const struct dsvm_install_options *opts;
+	const json_t *lock;
+	struct dsvm_journal *journal;
+	char *staging; /* <root>/var/lib/dsvm/journal/staging */
+	unsigned step;
+	unsigned n_steps;
+	bool changed; /* set by the step's helpers when they write */
+	struct dsvm_install_stats stats;
+};
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* What a component asks of this version, or why it is deferred (*ret_reason). */
+static enum step_kind classify(const json_t *c, const char **ret_reason)
+{
+	const char *kind = str_of(c, "kind"), *action = str_of(c, "action");
+	static const struct {
+		const char *kind;
+		const char *reason;
+	} deferred[] = {
+		{ "apt", "apt packages install in the debootstrap root from the offline repository "
+			 "(next slice)" },
+		{ "pip", "wheels install into the framework environments (next slice)" },
+		{ "conda", "conda packages install into the framework environments (next slice)" },
+		{ "runfile", "NVIDIA runfiles run on the build VM (next slice)" },
+		{ "script", "scripts run on the build VM, not into a root (next slice)" },
+		{ "msi", "Windows installers run in the Windows build" },
+		{ "exe", "Windows installers run in the Windows build" },
+		{ "zip", "Windows archives install in the Windows build" },
+		{ "powershell", "PowerShell scripts run in the Windows build" },
+	};
+
+	*ret_reason = NULL;
+	if (!kind || !action) {
+		*ret_reason = "the lock gives no kind or action";
+		return STEP_NONE;
+	}
+	if (streq(action, "stage")) {
+		if (json_array_size(json_object_get(c, "artifacts")) > 0)
+			return STEP_STAGE;
+		*ret_reason = "a staged apt driver stack comes with the offline repository (next "
+			      "slice)";
+		return STEP_NONE;
+	}
+	if (streq(kind, "archive"))
+		return STEP_ARCHIVE;
+	if (streq(kind, "nvidia-redist"))
+		return STEP_REDIST;
+	if (streq(kind, "file"))
+		return STEP_FILE;
+	if (streq(kind, "service"))
+		return STEP_SERVICE;
+	for (size_t i = 0; i < ARRAY_SIZE(deferred); i++)
+		if (streq(kind, deferred[i].kind)) {
+			*ret_reason = deferred[i].reason;
+			return STEP_NONE;
+		}
+	*ret_reason = "a kind this version does not know";
+	return STEP_NONE;
+}
+
+static void report(struct installer *in, const json_t *c, const char *name, const char *kind,
+		   const char *dest, enum dsvm_install_outcome outcome, const char *reason)
+{
+	struct dsvm_install_event e = {
+		.step = outcome == DSVM_INSTALL_DEFERRED ? 0 : in->step,
+		.n_steps = in->n_steps,
+		.name = name,
+		.kind = kind,
+		.action = c ? str_of(c, "action") : "write",
+		.dest = dest,
+		.outcome = outcome,
+		.reason = reason,
+	};
+
+	if (in->opts->report)
+		in->opts->report(in->opts->report_userdata, &e);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Best effort: what a killed step left (staging, a swapped-out tree) is removed before reuse. */
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int sync_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	int fd, r = 0;
+
+	(void)ftw;
+	if (type != FTW_F && type != FTW_D && type != FTW_DP)
+		return 0;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	errno = -r;
+	return r < 0 ? 1 : 0;
+}
+
+/*
+ * The extractor syncs only the staging directory: the files it wrote are synced here, before
+ * any of them is renamed to a final path, so a power cut cannot leave an empty file there.
+ */
+static int sync_tree(struct installer *in, const char *path)
+{
+	if (nftw(path, sync_entry, 16, FTW_PHYS | FTW_DEPTH) != 0)
+		return dsvm_set_error(in->ctx, errno ? -errno : -EIO, "cannot sync '%s': %m", path);
+	return 0;
+}
+
+static int sync_dir_of(struct installer *in, const char *path)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	_cleanup_close_ int fd = -1;
+
+	if (!dir)
+		return -ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot sync '%s': %m", dir);
+	return 0;
+}
+
+static int make_parent(struct installer *in, const char *path)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	r = mkdir_parents(dir, 0755);
+	if (r < 0)
+		return dsvm_set_error(in->ctx, r, "cannot create '%s': %s", dir, strerror(-r));
+	return 0;
+}
+
+/*
+ * The temporary beside a final path. Its name is fixed, not per process, so a step redone after
+ * a kill replaces what the killed attempt left instead of leaving it in the image.
+ */
+static char *temp_path(const char *path)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	const char *base = strrchr(path, '/');
+
+	return dir ? strdup_printf("%s/.%s.dsvm-tmp", dir, base ? base + 1 : path) : NULL;
+}
+
+static int open_temp(struct installer *in, const char *path, const char *tmp, unsigned mode)
+{
+	int fd, r = make_parent(in, path);
+
+	if (r < 0)
+		return r;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot create '%s': %m", path);
+	if (fchmod(fd, mode) < 0) {
+		r = dsvm_set_error(in->ctx, -errno, "cannot set the mode of '%s': %m", path);
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	return fd;
+}
+
+/* fsync, close and rename the temporary over path; on failure it is gone and path untouched. */
+static int commit_temp(struct installer *in, int fd, const char *tmp, const char *path)
+{
+	int r = 0;
+
+	if (fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return dsvm_set_error(in->ctx, r, "cannot write '%s': %s", path, strerror(-r));
+	}
+	dsvm_journal_crash_point(in->journal, in->step);
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return dsvm_set_error(in->ctx, r, "cannot move '%s' into place: %s", path,
+				      strerror(-r));
+	}
+	in->changed = true;
+	return sync_dir_of(in, path);
+}
+
+/* Write data to path atomically unless path already holds exactly data with this mode. */
+static int write_if_changed(struct installer *in, const char *path, const char *data, unsigned mode)
+{
+	_cleanup_free_ char *old = NULL, *tmp = temp_path(path);
+	size_t size = strlen(data), old_size = 0;
+	struct stat st;
+	int fd, r;
+
+	if (!tmp)
+		return -ENOMEM;
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode &&
+	    (size_t)st.st_size == size && read_file_capped(path, size, &old, &old_size) == 0 &&
+	    old_size == size && memcmp(old, data, size) == 0)
+		return 0;
+	fd = open_temp(in, path, tmp, mode);
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, data, size);
+	if (r < 0) {
+		close(fd);
+		unlink(tmp);
+		return dsvm_set_error(in->ctx, r, "cannot write '%s': %s", path, strerror(-r));
+	}
+	return commit_temp(in, fd, tmp, path);
+}
+
+/*
+ * Open an artifact's cache file and check its hash against the lock (the cache is a directory
+ * anyone with write access could have changed since fetch). Returns the fd, rewound, or -errno.
+ */
+static int open_artifact(struct installer *in, const json_t *art, char **ret_path)
+{
+	const char *sha = str_of(art, "sha256");
+	_cleanup_free_ char *path = NULL;
+	char hex[65];
+	int fd, r;
+
+	if (!sha || !is_sha256_hex(sha))
+		return dsvm_set_error(in->ctx, -EBADMSG, "artifact '%s' has no valid sha256",
+				      str_of(art, "name") ? str_of(art, "name") : "?");
+	path = dsvm_fetch_cache_path(in->opts->cache_dir, sha);
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot open '%s' (artifact '%s'): %m%s",
+				      path, str_of(art, "name"),
+				      errno == ENOENT ? "; run 'dsvm-build fetch' first" : "");
+	r = sha256_fd_copy_hex(fd, -1, hex, NULL);
+	if (r == 0 && !streq(hex, sha))
+		r = dsvm_set_error(in->ctx, -EBADMSG,
+				   "'%s' no longer matches the lock (sha256 %s, expected %s); "
+				   "remove it and run 'dsvm-build fetch' again",
+				   path, hex, sha);
+	else if (r < 0)
+		r = dsvm_set_error(in->ctx, r, "cannot read '%s': %s", path, strerror(-r));
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = dsvm_set_error(in->ctx, -errno, "cannot rewind '%s': %m", path);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (ret_path)
+		*ret_path = TAKE_PTR(path);
+	return fd;
+}
+
+/* Copy an artifact from the cache to dest (an absolute path in the host), verifying as it goes. */
+static int copy_artifact(struct installer *in, const json_t *art, const char *dest, unsigned mode)
+{
+	_cleanup_free_ char *src = NULL, *tmp = temp_path(dest);
+	_cleanup_close_ int in_fd = -1;
+	const char *sha = str_of(art, "sha256");
+	char hex[65];
+	struct stat st;
+	bool write_failed;
+	int out_fd, r;
+
+	if (!tmp)
+		return -ENOMEM;
+	if (!sha || !is_sha256_hex(sha))
+		return dsvm_set_error(in->ctx, -EBADMSG, "artifact '%s' has no valid sha256",
+				      str_of(art, "name") ? str_of(art, "name") : "?");
+	if (lstat(dest, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode &&
+	    sha256_file_hex(dest, hex) == 0 && streq(hex, sha))
+		return 0;
+	in_fd = open_artifact(in, art, &src);
+	if (in_fd < 0)
+		return in_fd;
+	out_fd = open_temp(in, dest, tmp, mode);
+	if (out_fd < 0)
+		return out_fd;
+	r = sha256_fd_copy_hex(in_fd, out_fd, hex, &write_failed);
+	if (r == 0 && !streq(hex, sha))
+		r = dsvm_set_error(in->ctx, -EBADMSG, "'%s' changed while it was copied", src);
+	else if (r < 0)
+		r = dsvm_set_error(in->ctx, r, "cannot %s '%s': %s",
+				   write_failed ? "write" : "read", write_failed ? dest : src,
+				   strerror(-r));
+	if (r < 0) {
+		close(out_fd);
+		unlink(tmp);
+		return r;
+	}
+	return commit_temp(in, out_fd, tmp, dest);
+}
+
+/* Copy an artifact to a path in the image (under --root), mode 0644. */
+static int copy_to_image(struct installer *in, const json_t *art, const char *img)
+{
+	_cleanup_free_ char *host = dsvm_root_path(in->ctx, img);
+
+	return host ? copy_artifact(in, art, host, 0644) : -ENOMEM;
+}
+
+/* Point linkpath at target, replacing what is there by renaming a temporary link over it. */
+static int set_symlink(struct installer *in, const char *linkpath, const char *target)
+{
+	_cleanup_free_ char *tmp = temp_path(linkpath);
+	char old[PATH_MAX];
+	ssize_t n = readlink(linkpath, old, sizeof(old) - 1);
+	int r;
+
+	if (!tmp)
+		return -ENOMEM;
+	if (n >= 0) {
+		old[n] = '\0';
+		if (streq(old, target))
+			return 0;
+	}
+	r = make_parent(in, linkpath);
+	if (r < 0)
+		return r;
+	unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot create '%s': %m", linkpath);
+	dsvm_journal_crash_point(in->journal, in->step);
+	if (rename(tmp, linkpath) < 0) {
+		r = dsvm_set_error(in->ctx, -errno, "cannot replace '%s': %m", linkpath);
+		unlink(tmp);
+		return r;
+	}
+	in->changed = true;
+	return sync_dir_of(in, linkpath);
+}
+
+static ssize_t read_fd(void *userdata, void *buf, size_t size)
+{
+	ssize_t n;
+
+	do
+		n = read(*(int *)userdata, buf, size);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Extract every artifact of c into a fresh staging directory. */
+static int extract_all(struct installer *in, const json_t *c, struct dsvm_extract **ret)
+{
+	struct dsvm_extract *ex = NULL;
+	const json_t *art;
+	size_t i;
+	int r;
+
+	remove_tree(in->staging);
+	r = dsvm_extract_new(in->ctx, in->staging, NULL, &ex);
+	if (r < 0)
+		return r;
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		_cleanup_free_ char *src = NULL;
+		int fd = open_artifact(in, art, &src);
+
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		r = dsvm_extract_stream(ex, src, read_fd, &fd);
+		close(fd);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = sync_tree(in, in->staging);
+	if (r < 0) {
+		dsvm_extract_free(ex);
+		return r;
+	}
+	*ret = ex;
+	return 0;
+}
+
+/* The receipt an archive or redist step leaves; newly allocated JSON text. */
+static char *receipt_text(const json_t *c, const char *dest)
+{
+	json_t *hashes = json_array(), *o;
+	const json_t *art;
+	char *text;
+	size_t i;
+
+	if (!hashes)
+		return NULL;
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+		json_array_append_new(hashes, json_string(str_of(art, "sha256")));
+	o = json_pack("{s:s?, s:s?, s:s?, s:s, s:o}", "name", str_of(c, "name"), "kind",
+		      str_of(c, "kind"), "version", str_of(c, "version"), "dest", dest, "artifacts",
+		      hashes);
+	text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text) {
+		char *t = strdup_printf("%s\n", text);
+
+		free(text);
+		text = t;
+	}
+	return text;
+}
+
+static bool receipt_holds(const char *path, const char *text, const char *dest)
+{
+	_cleanup_free_ char *old = NULL;
+	struct stat st;
+
+	return stat(dest, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       read_file_capped(path, strlen(text), &old, NULL) == 0 && streq(old, text);
+}
+
+/* Where a tree-installing step puts things, and whether its receipt says it is done. */
+struct tree_dest {
+	char *host;	    /* the destination under --root */
+	char *receipt;	    /* the receipt's text */
+	char *receipt_path; /* under --root */
+	bool in_place;	    /* receipt and destination there: nothing to do */
+};
+
+static void tree_dest_done(struct tree_dest *t)
+{
+	free(t->host);
+	free(t->receipt);
+	free(t->receipt_path);
+}
+
+static int tree_dest_init(struct installer *in, const json_t *c, const char *dest,
+			  struct tree_dest *t)
+{
+	_cleanup_free_ char *img = strdup_printf(INSTALLED_DIR "/%s.json", str_of(c, "name"));
+
+	t->host = dsvm_root_path(in->ctx, dest);
+	t->receipt = receipt_text(c, dest);
+	t->receipt_path = img ? dsvm_root_path(in->ctx, img) : NULL;
+	if (!t->host || !t->receipt || !t->receipt_path)
+		return -ENOMEM;
+	t->in_place = receipt_holds(t->receipt_path, t->receipt, t->host);
+	return 0;
+}
+
+/* The single directory a tree holds (newly allocated), or NULL when it holds anything else. */
+static char *single_top_dir(const char *dir)
+{
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	char *top = NULL;
+	struct dirent *de;
+	struct stat st;
+
+	while (d && (de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (top) {
+			free(top);
+			return NULL;
+		}
+		top = strdup_printf("%s/%s", dir, de->d_name);
+		if (!top || lstat(top, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			free(top);
+			return NULL;
+		}
+	}
+	return top;
+}
+
+/*
+ * Move the committed tree (or its single top directory) to host; an old tree there is exchanged
+ * out in the same rename and left in swap for the caller to remove.
+ */
+static int swap_into_place(struct installer *in, const char *swap, const char *host)
+{
+	_cleanup_free_ char *top = single_top_dir(swap);
+	const char *tree = top ? top : swap;
+
+	if (access(host, F_OK) == 0 ? renameat2(AT_FDCWD, tree, AT_FDCWD, host, RENAME_EXCHANGE) < 0
+				    : rename(tree, host) < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot move '%s' into place: %m", host);
+	in->changed = true;
+	return sync_dir_of(in, host);
+}
+
+/*
+ * archive: /opt/<name>-<version>, swapped in whole. An archive holding one top directory (the
+ * usual tool-1.2.3/ tarball) has it stripped, so the tool's bin/ is /opt/<name>-<version>/bin.
+ */
+static int install_archive(struct installer *in, const json_t *c, char **ret_dest)
+{
+	_cleanup_free_ char *dest = strdup_printf(
+		"/opt/%s-%s", str_of(c, "name"), str_of(c, "version") ? str_of(c, "version") : "0");
+	_cleanup_(tree_dest_done) struct tree_dest t = { 0 };
+	_cleanup_free_ char *swap = NULL;
+	struct dsvm_extract *ex = NULL;
+	int r;
+
+	if (!dest)
+		return -ENOMEM;
+	r = tree_dest_init(in, c, dest, &t);
+	if (r < 0)
+		return r;
+	swap = temp_path(t.host);
+	if (!swap)
+		return -ENOMEM;
+	remove_tree(swap);
+	if (!t.in_place) {
+		r = make_parent(in, t.host);
+		if (r < 0)
+			return r;
+		r = extract_all(in, c, &ex);
+		if (r < 0)
+			return r;
+		/* Committed beside the destination, so the last move is one rename. */
+		r = dsvm_extract_commit(ex, swap);
+		dsvm_extract_free(ex);
+		if (r == 0)
+			r = swap_into_place(in, swap, t.host);
+		if (r == 0)
+			dsvm_journal_crash_point(in->journal, in->step);
+		/* Whatever happened, nothing is left beside the destination. */
+		remove_tree(swap);
+		if (r < 0)
+			return r;
+	}
+	r = write_if_changed(in, t.receipt_path, t.receipt, 0644);
+	if (r < 0)
+		return r;
+	*ret_dest = TAKE_PTR(dest);
+	return 0;
+}
+
+/* Move every entry under src into dst (created as needed), replacing files by rename. */
+static int merge_tree(struct installer *in, const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	struct dirent *de;
+	struct stat st;
+	int r = 0;
+
+	if (!d)
+		return dsvm_set_error(in->ctx, -errno, "cannot read '%s': %m", src);
+	if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+		r = dsvm_set_error(in->ctx, -errno, "cannot create '%s': %m", dst);
+	else if (lstat(dst, &st) < 0 || !S_ISDIR(st.st_mode))
+		r = dsvm_set_error(in->ctx, -ENOTDIR, "cannot merge into '%s': not a directory",
+				   dst);
+	while (r == 0 && (de = readdir(d))) {
+		_cleanup_free_ char *s = NULL, *t = NULL;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		s = strdup_printf("%s/%s", src, de->d_name);
+		t = strdup_printf("%s/%s", dst, de->d_name);
+		if (!s || !t) {
+			r = -ENOMEM;
+			break;
+		}
+		if (lstat(s, &st) < 0)
+			r = dsvm_set_error(in->ctx, -errno, "cannot read '%s': %m", s);
+		else if (S_ISDIR(st.st_mode))
+			r = merge_tree(in, s, t);
+		else if (rename(s, t) < 0)
+			r = dsvm_set_error(in->ctx, -errno, "cannot move '%s' into place: %m", t);
+		else
+			in->changed = true;
+	}
+	closedir(d);
+	if (r == 0) {
+		_cleanup_close_ int fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || fsync(fd) < 0)
+			r = dsvm_set_error(in->ctx, -errno, "cannot sync '%s': %m", dst);
+	}
+	return r;
+}
+
+/* The lock's CUDA toolkit (the install component providing cuda-toolkit), or NULL. */
+static const json_t *cuda_toolkit(const json_t *lock)
+{
+	const json_t *c, *p;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(lock, "components"), i, c)
+	{
+		if (!str_of(c, "action") || !streq(str_of(c, "action"), "install"))
+			continue;
+		json_array_foreach(json_object_get(c, "provides"), j,
+				   p) if (json_string_value(p) &&
+					  streq(json_string_value(p), "cuda-toolkit")) return c;
+	}
+	return NULL;
+}
+
+/* "cuda-13.0" for version "13.0.0". */
+static char *cuda_dir_name(const char *version)
+{
+	const char *dot = version ? strchr(version, '.') : NULL;
+	size_t n;
+
+	if (!dot)
+		return NULL;
+	n = strcspn(dot + 1, ".");
+	return strdup_printf("cuda-%.*s", (int)(dot + 1 - version + n), version);
+}
+
+static int no_dots(const struct dirent *de)
+{
+	return !streq(de->d_name, ".") && !streq(de->d_name, "..");
+}
+
+static int merge_top(struct installer *in, const json_t *c, const char *name, const char *host)
+{
+	_cleanup_free_ char *top = strdup_printf("%s/%s", in->staging, name);
+	struct stat st;
+	int r;
+
+	if (!top)
+		return -ENOMEM;
+	if (lstat(top, &st) < 0 || !S_ISDIR(st.st_mode))
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': '%s' is not a redist archive directory",
+				      str_of(c, "name"), name);
+	r = merge_tree(in, top, host);
+	if (r == 0)
+		dsvm_journal_crash_point(in->journal, in->step);
+	return r;
+}
+
+/*
+ * Extract c's archives and merge each one's top directory (<package>-<platform>-<version>-
+ * archive) into host. They are merged in name order, so where two archives ship the same file
+ * (each has a LICENSE) the same one wins on every machine, whatever readdir's order.
+ */
+static int merge_redist(struct installer *in, const json_t *c, const char *host)
+{
+	struct dsvm_extract *ex = NULL;
+	struct dirent **tops = NULL;
+	int n, r = extract_all(in, c, &ex);
+
+	if (r < 0)
+		return r;
+	n = scandir(in->staging, &tops, no_dots, alphasort);
+	if (n < 0)
+		r = dsvm_set_error(in->ctx, -errno, "cannot read '%s': %m", in->staging);
+	else
+		r = make_parent(in, host);
+	for (int i = 0; i < n; i++) {
+		if (r == 0)
+			r = merge_top(in, c, tops[i]->d_name, host);
+		free(tops[i]);
+	}
+	free(tops);
+	dsvm_extract_free(ex);
+	return r;
+}
+
+/* nvidia-redist: merged into /usr/local/cuda-<M.m>; the toolkit also sets /usr/local/cuda. */
+static int install_redist(struct installer *in, const json_t *c, char **ret_dest)
+{
+	const json_t *toolkit = cuda_toolkit(in->lock);
+	_cleanup_(tree_dest_done) struct tree_dest t = { 0 };
+	_cleanup_free_ char *dir = NULL, *dest = NULL, *link = NULL;
+	int r;
+
+	if (!toolkit)
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': no component of the lock provides cuda-toolkit",
+				      str_of(c, "name"));
+	dir = cuda_dir_name(str_of(toolkit, "version"));
+	if (!dir)
+		return dsvm_set_error(in->ctx, -EBADMSG, "'%s': version '%s' is not M.m[.p]",
+				      str_of(toolkit, "name"), str_of(toolkit, "version"));
+	dest = strdup_printf("/usr/local/%s", dir);
+	if (!dest)
+		return -ENOMEM;
+	r = tree_dest_init(in, c, dest, &t);
+	if (r == 0 && !t.in_place)
+		r = merge_redist(in, c, t.host);
+	if (r == 0)
+		r = write_if_changed(in, t.receipt_path, t.receipt, 0644);
+	if (r == 0 && c == toolkit) {
+		link = dsvm_root_path(in->ctx, "/usr/local/cuda");
+		r = link ? set_symlink(in, link, dir) : -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	*ret_dest = TAKE_PTR(dest);
+	return 0;
+}
+
+/* An absolute path without empty, "." or ".." components and without a trailing '/'. */
+static bool is_clean_absolute(const char *p)
+{
+	if (!p || p[0] != '/')
+		return false;
+	while (*p == '/') {
+		size_t n = strcspn(++p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+static int install_file(struct installer *in, const json_t *c, char **ret_dest)
+{
+	const char *dest = str_of(json_object_get(c, "source"), "dest");
+	const json_t *arts = json_object_get(c, "artifacts");
+	int r;
+
+	if (json_array_size(arts) != 1)
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': a file component needs one artifact",
+				      str_of(c, "name"));
+	if (!is_clean_absolute(dest))
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': dest '%s' is not a clean absolute path",
+				      str_of(c, "name"), dest ? dest : "");
+	r = copy_to_image(in, json_array_get(arts, 0), dest);
+	if (r < 0)
+		return r;
+	*ret_dest = strdup(dest);
+	return *ret_dest ? 0 : -ENOMEM;
+}
+
+struct unit_info {
+	char *path; /* the unit file in the image */
+	bool found; /* it exists in the root */
+	char *wanted[MAX_WANTED_BY];
+	size_t n_wanted;
+};
+
+static void unit_info_done(struct unit_info *u)
+{
+	free(u->path);
+	for (size_t i = 0; i < u->n_wanted; i++)
+		free(u->wanted[i]);
+}
+
+/* Where the unit file is in the image, and the targets its [Install] section wants it by. */
+static int unit_info_read(struct installer *in, const char *unit, struct unit_info *u)
+{
+	static const char *const dirs[] = { SYSTEMD_ETC, "/usr/lib/systemd/system",
+					    "/lib/systemd/system" };
+	_cleanup_free_ char *text = NULL;
+	char *line, *save = NULL;
+	bool install = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !u->path; i++) {
+		_cleanup_free_ char *img = strdup_printf("%s/%s", dirs[i], unit), *host = NULL;
+
+		host = img ? dsvm_root_path(in->ctx, img) : NULL;
+		if (!host)
+			return -ENOMEM;
+		if (read_file_capped(host, MAX_UNIT_BYTES, &text, NULL) == 0)
+			u->path = TAKE_PTR(img);
+	}
+	u->found = u->path != NULL;
+	if (!u->path)
+		u->path = strdup_printf("/lib/systemd/system/%s", unit);
+	if (!u->path)
+		return -ENOMEM;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *s2 = NULL;
+
+		line += strspn(line, " \t");
+		if (line[0] == '[')
+			install = strncmp(line, "[Install]", 9) == 0;
+		if (!install || strncmp(line, "WantedBy=", 9) != 0)
+			continue;
+		for (tok = strtok_r(line + 9, " \t", &s2); tok && u->n_wanted < MAX_WANTED_BY;
+		     tok = strtok_r(NULL, " \t", &s2))
+			if (!strchr(tok, '/') && tok[0] != '.' &&
+			    (u->wanted[u->n_wanted] = strdup(tok)))
+				u->n_wanted++;
+	}
+	if (u->n_wanted == 0 && (u->wanted[0] = strdup("multi-user.target")))
+		u->n_wanted = 1;
+	return u->n_wanted ? 0 : -ENOMEM;
+}
+
+static int run_systemctl(struct installer *in, const char *verb, const char *unit)
+{
+	_cleanup_free_ char *root = strdup_printf("--root=%s", dsvm_ctx_get_root(in->ctx));
+	int status;
+	pid_t pid;
+
+	if (!root)
+		return -ENOMEM;
+	pid = fork();
+	if (pid < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot run '%s': %m", in->opts->systemctl);
+	if (pid == 0) {
+		execlp(in->opts->systemctl, in->opts->systemctl, root, "--quiet", verb, unit,
+		       (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return dsvm_set_error(in->ctx, -EPROTO, "'%s %s %s %s' failed (status %d)",
+				      in->opts->systemctl, root, verb, unit, status);
+	in->changed = true;
+	return 0;
+}
+
+/* The i-th .wants link of a unit, under --root; NULL on OOM. */
+static char *wants_link(struct installer *in, const struct unit_info *u, size_t i, const char *unit)
+{
+	_cleanup_free_ char *img = strdup_printf(SYSTEMD_ETC "/%s.wants/%s", u->wanted[i], unit);
+
+	return img ? dsvm_root_path(in->ctx, img) : NULL;
+}
+
+/* Whether every .wants link is as enable asks (there, pointing at the unit; or absent). */
+static bool links_match(struct installer *in, const struct unit_info *u, const char *unit,
+			bool enable)
+{
+	for (size_t i = 0; i < u->n_wanted; i++) {
+		_cleanup_free_ char *host = wants_link(in, u, i, unit);
+		char target[PATH_MAX];
+		ssize_t n = host ? readlink(host, target, sizeof(target) - 1) : -1;
+
+		if (!host)
+			return false;
+		if (n >= 0)
+			target[n] = '\0';
+		if (enable ? n < 0 || !streq(target, u->path) : n >= 0 || errno != ENOENT)
+			return false;
+	}
+	return true;
+}
+
+static int set_links(struct installer *in, const struct unit_info *u, const char *unit, bool enable)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < u->n_wanted; i++) {
+		_cleanup_free_ char *host = wants_link(in, u, i, unit);
+
+		if (!host)
+			r = -ENOMEM;
+		else if (enable)
+			r = set_symlink(in, host, u->path);
+		else if (unlink(host) == 0)
+			r = (in->changed = true, sync_dir_of(in, host));
+		else if (errno != ENOENT)
+			r = dsvm_set_error(in->ctx, -errno, "cannot remove '%s': %m", host);
+	}
+	return r;
+}
+
+static int install_service(struct installer *in, const json_t *c, char **ret_dest)
+{
+	const json_t *src = json_object_get(c, "source");
+	const char *unit = str_of(src, "unit");
+	bool enable = json_is_true(json_object_get(src, "enable"));
+	struct unit_info u = { 0 };
+	int r;
+
+	if (!unit || !*unit || strchr(unit, '/') || unit[0] == '.')
+		return dsvm_set_error(in->ctx, -EBADMSG, "'%s': bad unit name '%s'",
+				      str_of(c, "name"), unit ? unit : "");
+	r = unit_info_read(in, unit, &u);
+	/*
+	 * systemctl reads [Install] from the unit file, so it is used only where the root has one;
+	 * otherwise (a unit a deferred component will bring) the links are made as it would make
+	 * them. Either way nothing runs when the links are already as asked.
+	 */
+	if (r == 0 && !links_match(in, &u, unit, enable)) {
+		if (in->opts->systemctl && u.found)
+			r = run_systemctl(in, enable ? "enable" : "disable", unit);
+		else
+			r = set_links(in, &u, unit, enable);
+	}
+	if (r == 0 && !(*ret_dest = strdup_printf(SYSTEMD_ETC "/%s.wants/%s", u.wanted[0], unit)))
+		r = -ENOMEM;
+	unit_info_done(&u);
+	return r;
+}
+
+/* stage: every artifact into the offline repository, /var/lib/dsvm/repo/<sha256>. */
+static int stage_artifacts(struct installer *in, const json_t *c, char **ret_dest)
+{
+	const json_t *art;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		_cleanup_free_ char *img = NULL;
+
+		/* The hash names the file: check it before it becomes a path. */
+		if (!str_of(art, "sha256") || !is_sha256_hex(str_of(art, "sha256")))
+			return dsvm_set_error(in->ctx, -EBADMSG, "'%s': artifact without sha256",
+					      str_of(c, "name"));
+		img = strdup_printf(REPO_DIR "/%s", str_of(art, "sha256"));
+		r = img ? copy_to_image(in, art, img) : -ENOMEM;
+		if (r < 0)
+			return r;
+	}
+	*ret_dest = strdup(REPO_DIR);
+	return *ret_dest ? 0 : -ENOMEM;
+}
+
+static int run_component(struct installer *in, const json_t *c, enum step_kind kind, char **dest)
+{
+	switch (kind) {
+	case STEP_ARCHIVE:
+		return install_archive(in, c, dest);
+	case STEP_REDIST:
+		return install_redist(in, c, dest);
+	case STEP_FILE:
+		return install_file(in, c, dest);
+	case STEP_SERVICE:
+		return install_service(in, c, dest);
+	case STEP_STAGE:
+		return stage_artifacts(in, c, dest);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The journaled frame of a step: skip when the resumed journal says done, else begin/work/done. */
+static int run_step(struct installer *in, const json_t *c, enum step_kind kind, const char *name,
+		    const char *text)
+{
+	_cleanup_free_ char *dest = NULL;
+	int r;
+
+	in->step++;
+	if (dsvm_journal_is_done(in->journal, in->step)) {
+		in->stats.skipped++;
+		report(in, c, name, c ? str_of(c, "kind") : "metadata", NULL, DSVM_INSTALL_SKIPPED,
+		       NULL);
+		return 0;
+	}
+	r = dsvm_journal_begin(in->journal, in->step, name);
+	if (r < 0)
+		return r;
+	in->changed = false;
+	if (c) {
+		r = run_component(in, c, kind, &dest);
+	} else {
+		_cleanup_free_ char *host = NULL;
+
+		dest = strdup_printf("/usr/share/dsvm/%s", name);
+		host = dest ? dsvm_root_path(in->ctx, dest) : NULL;
+		r = host ? write_if_changed(in, host, text, 0644) : -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	r = dsvm_journal_done(in->journal, in->step, name);
+	if (r < 0)
+		return r;
+	if (!in->changed)
+		in->stats.unchanged++;
+	else if (kind == STEP_STAGE)
+		in->stats.staged++;
+	else
+		in->stats.installed++;
+	report(in, c, name, c ? str_of(c, "kind") : "metadata", dest,
+	       in->changed ? DSVM_INSTALL_DONE : DSVM_INSTALL_UNCHANGED, NULL);
+	return 0;
+}
+
+unsigned dsvm_install_count_steps(const struct dsvm_lock *lock)
+{
+	const json_t *c;
+	const char *reason;
+	unsigned n = 2; /* lock.json, sbom.json */
+	size_t i;
+
+	json_array_foreach(json_object_get(dsvm_lock_json(lock), "components"), i, c)
+	{
+		if (classify(c, &reason) != STEP_NONE)
+			n++;
+	}
+	return n;
+}
+
+static int run_all(struct installer *in, const struct dsvm_lock *lock, const char *lock_text)
+{
+	_cleanup_free_ char *sbom = NULL;
+	const json_t *c;
+	size_t i;
+	int r;
+
+	json_array_foreach(json_object_get(in->lock, "components"), i, c)
+	{
+		const char *reason;
+		enum step_kind kind = classify(c, &reason);
+
+		if (kind == STEP_NONE) {
+			in->stats.deferred++;
+			report(in, c, str_of(c, "name"), str_of(c, "kind"), NULL,
+			       DSVM_INSTALL_DEFERRED, reason);
+			continue;
+		}
+		r = run_step(in, c, kind, str_of(c, "name"), NULL);
+		if (r < 0)
+			return r;
+	}
+	r = run_step(in, NULL, STEP_NONE, "lock.json", lock_text);
+	if (r < 0)
+		return r;
+	r = dsvm_lock_to_sbom(in->ctx, lock, &sbom);
+	if (r < 0)
+		return r;
+	return run_step(in, NULL, STEP_NONE, "sbom.json", sbom);
+}
+
+/* Names become journal records and paths: the lock checked them, and so does this. */
+static int check_names(struct dsvm_ctx *ctx, const json_t *lock)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(lock, "components"), i, c)
+	{
+		const char *name = str_of(c, "name");
+
+		if (!name || !*name || name[0] == '.' || strlen(name) > 128 ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789.+_-") != strlen(name))
+			return dsvm_set_error(ctx, -EBADMSG, "lock component name '%s' refused",
+					      name ? name : "");
+	}
+	return 0;
+}
+
+int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+		      const struct dsvm_install_options *opts, struct dsvm_install_stats *ret_stats)
+{
+	struct installer in = { .ctx = ctx, .opts = opts, .lock = dsvm_lock_json(lock) };
+	_cleanup_free_ char *text = NULL;
+	char plan[65];
+	int r;
+
+	if (!opts || !opts->cache_dir)
+		return dsvm_set_error(ctx, -EINVAL, "install needs the cache directory");
+	r = dsvm_lock_to_string(lock, &text);
+	if (r < 0)
+		return r;
+	r = sha256_buffer_hex(text, strlen(text), plan);
+	if (r < 0)
+		return r;
+	r = check_names(ctx, in.lock);
+	if (r < 0)
+		return r;
+	r = dsvm_journal_open(ctx, "install", plan, &in.journal);
+	if (r < 0)
+		return r;
+	in.stats.resumed_at = dsvm_journal_get_interrupted(in.journal);
+	in.n_steps = dsvm_install_count_steps(lock);
+	in.stats.steps = in.n_steps;
+	in.staging = strdup_printf("%s/staging", dsvm_journal_get_dir(in.journal));
+	if (!in.staging) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = run_all(&in, lock, text);
+	if (r == 0)
+		r = dsvm_journal_finish(in.journal);
+	if (r == 0 && ret_stats)
+		*ret_stats = in.stats;
+out:
+	if (in.staging)
+		remove_tree(in.staging);
+	free(in.staging);
+	dsvm_journal_free(in.journal);
+	return r;
+}
