@@ -3,7 +3,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -32,38 +31,6 @@ struct dsvm_extract {
 	bool failed;
 	bool committed;
 };
-
-static void remove_tree_at(int parent, const char *name)
-{
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0) {
-		unlinkat(parent, name, 0);
-		return;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-			/* Best effort: a directory without owner permissions could not be emptied. */
-			(void)!fchmodat(fd, de->d_name, 0700, 0);
-			remove_tree_at(fd, de->d_name);
-		} else {
-			unlinkat(fd, de->d_name, 0);
-		}
-	}
-	closedir(d);
-	unlinkat(parent, name, AT_REMOVEDIR);
-}
 
 int dsvm_extract_new(struct dsvm_ctx *ctx, const char *staging_dir,
 		     const struct dsvm_extract_options *opts, struct dsvm_extract **ret)
@@ -106,7 +73,7 @@ void dsvm_extract_free(struct dsvm_extract *ex)
 	if (ex->dirfd >= 0)
 		close(ex->dirfd);
 	if (!ex->committed && !ex->failed)
-		remove_tree_at(AT_FDCWD, ex->staging);
+		remove_tree(ex->staging);
 	for (size_t i = 0; i < ex->n_links; i++)
 		free(ex->links[i]);
 	free(ex->links);
@@ -536,7 +503,7 @@ static int extract_from(struct dsvm_extract *ex, const char *archive, struct arc
 	archive_read_free(in);
 	if (r < 0) {
 		dsvm_debug(ex->ctx, "removing staging tree '%s'", ex->staging);
-		remove_tree_at(AT_FDCWD, ex->staging);
+		remove_tree(ex->staging);
 		ex->failed = true;
 	}
 	return r;

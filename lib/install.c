@@ -120,21 +120,6 @@ static void report(struct installer *in, const json_t *c, const char *name, cons
 		in->opts->report(in->opts->report_userdata, &e);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Best effort: what a killed step left (staging, a swapped-out tree) is removed before reuse. */
-static void remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int sync_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	int fd, r = 0;

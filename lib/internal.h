@@ -66,6 +66,9 @@ int write_all(int fd, const void *data, size_t size);
  */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
 
+/* rm -rf, best effort, never following symlinks and with a bounded number of open fds. */
+void remove_tree(const char *path);
+
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_parents(const char *path, unsigned mode);
 

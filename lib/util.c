@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -309,4 +310,34 @@ char *path_dirname(const char *path)
 	if (slash == path)
 		return strdup("/");
 	return strndup(path, (size_t)(slash - path));
+}
+
+static int make_removable(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	/* An archive may have made a directory read-only; its entries could not be unlinked. */
+	if (type == FTW_D)
+		(void)!chmod(path, 0700);
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void remove_tree(const char *path)
+{
+	/*
+	 * nftw keeps at most 16 directories open however deep the tree is: a hostile archive
+	 * nesting thousands of levels cannot exhaust descriptors and leave its tree behind.
+	 * FTW_PHYS: symlinks are removed, never followed.
+	 */
+	nftw(path, make_removable, 16, FTW_PHYS);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

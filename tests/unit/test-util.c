@@ -81,6 +81,30 @@ static void test_read_file_capped(void **state)
 	assert_int_equal(read_file_capped(dir, 10, &buf, NULL), -EISDIR);
 }
 
+static void test_remove_tree(void **state)
+{
+	char tree[256], sub[300], file[320], outside[256], link[320];
+	struct stat st;
+
+	(void)state;
+	snprintf(tree, sizeof(tree), "%s/tree", dir);
+	snprintf(sub, sizeof(sub), "%s/ro", tree);
+	snprintf(file, sizeof(file), "%s/f", sub);
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	snprintf(link, sizeof(link), "%s/to-outside", tree);
+	assert_int_equal(mkdir_parents(sub, 0755), 0);
+	assert_int_equal(write_file_atomic(file, "x", 1, 0644), 0);
+	assert_int_equal(mkdir_parents(outside, 0755), 0);
+	assert_int_equal(symlink(outside, link), 0);
+	/* A read-only directory, as an archive may leave one: its file must still go. */
+	assert_int_equal(chmod(sub, 0555), 0);
+	remove_tree(tree);
+	assert_int_equal(lstat(tree, &st), -1);
+	/* The link went, what it pointed at did not. */
+	assert_int_equal(stat(outside, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+}
+
 static void test_version_compare(void **state)
 {
 	(void)state;
@@ -111,6 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_file_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_tree, setup, teardown),
 		cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_sha256),
 	};
