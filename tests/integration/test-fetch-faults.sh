@@ -22,18 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # PORTFILE ARGS...
-	pf=$1
-	shift
-	python3 "$@" --port-file "$pf" >/dev/null 2>>"$work/server.err" &
-	pids="$pids $!"
-	i=0
-	while [ ! -s "$pf" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 200 ] || { echo "FAIL: server did not start"; cat "$work/server.err"; exit 1; }
-		sleep 0.05
-	done
-}
+. "$top/tests/tools/testhttpd.sh"
 
 mkdir -p "$work/files/mirror/sha256" "$work/cache"
 head -c 1500000 /dev/urandom >"$work/files/pay.bin"
@@ -47,11 +36,16 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" \
 	>/dev/null 2>&1
 
-start_server "$work/port" "$top/tests/tools/testhttpd.py" --dir "$work/files" --log "$work/requests"
-start_server "$work/tlsport" "$top/tests/tools/testhttpsd.py" --cert "$work/cert.pem" \
-	--key "$work/key.pem" --dir "$work/files" --log "$work/tlsrequests"
-base="http://127.0.0.1:$(cat "$work/port")"
-tls="https://127.0.0.1:$(cat "$work/tlsport")"
+mkdir -p "$work/http" "$work/https"
+testhttpd_start "$work/http" --dir "$work/files" --log "$work/requests" || exit 1
+pids="$pids $testhttpd_pid"
+base="http://127.0.0.1:$testhttpd_port"
+testhttpd_script=testhttpsd.py
+testhttpd_start "$work/https" --cert "$work/cert.pem" --key "$work/key.pem" --dir "$work/files" \
+	--log "$work/tlsrequests" || exit 1
+unset testhttpd_script
+pids="$pids $testhttpd_pid"
+tls="https://127.0.0.1:$testhttpd_port"
 
 # lock FILE NAME URL SHA [SIZE]: a lock with one artifact (a 'path' when URL has no scheme).
 lock() {

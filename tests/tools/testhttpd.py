@@ -223,12 +223,17 @@ def run(server, args):
     return 0
 
 
-def main():
+def parse_args(argv=None):
+    """The options every variant of the server takes (testhttpsd.py adds its own)."""
     ap = argparse.ArgumentParser(description="dsvm loopback HTTP server with fault knobs")
     ap.add_argument("--port-file")
     ap.add_argument("--log")
     ap.add_argument("--dir")
-    return run(ThreadingHTTPServer(("127.0.0.1", 0), Handler), ap.parse_args())
+    return ap.parse_args(argv)
+
+
+def main():
+    return run(ThreadingHTTPServer(("127.0.0.1", 0), Handler), parse_args())
 
 
 if __name__ == "__main__":

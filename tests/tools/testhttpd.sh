@@ -4,11 +4,13 @@
 # It starts the server in the background with --port-file and --log under WORKDIR, waits (5 s
 # at most) for the port, and sets testhttpd_pid, testhttpd_port and testhttpd_log. The caller
 # kills "$testhttpd_pid" in its EXIT trap. Returns 1, after printing the server's stderr, when
-# the server does not come up.
+# the server does not come up. Set testhttpd_script=testhttpsd.py for the TLS variant (it also
+# takes --cert and --key).
 testhttpd_start() {
 	_dir=$1
 	shift
-	python3 "${DSVM_TOP:-$(dirname "$0")/../..}/tests/tools/testhttpd.py" --port-file "$_dir/testhttpd.port" \
+	python3 "${DSVM_TOP:-$(dirname "$0")/../..}/tests/tools/${testhttpd_script:-testhttpd.py}" \
+		--port-file "$_dir/testhttpd.port" \
 		--log "$_dir/testhttpd.log" "$@" >/dev/null 2>"$_dir/testhttpd.err" &
 	testhttpd_pid=$!
 	testhttpd_log=$_dir/testhttpd.log

@@ -69,10 +69,8 @@ def main():
     class Handler(TLSHandlerMixin, base.Handler):
         pass
 
-    # testhttpd's own main does the rest (options, port file, log, serving) with this server.
-    base.ThreadingHTTPServer = lambda addr, _handler: TLSServer(addr, Handler, context)
-    sys.argv = [sys.argv[0]] + rest
-    return base.main()
+    # testhttpd's run() does the rest (port file, log, serving) with this server.
+    return base.run(TLSServer(("127.0.0.1", 0), Handler, context), base.parse_args(rest))
 
 
 if __name__ == "__main__":
