@@ -40,11 +40,13 @@ dsvm-build resolve "$mini" --catalog "$catalog" --vm-size nc24ads_a100_v4 -o "$t
 [ "$(jq -r .target.vm_size "$tmp/l.json")" = Standard_NC24ads_A100_v4 ] || no "size lookup is case-sensitive"
 
 # 2. --gpu auto on the detection fixtures (PCI + cloud-init instance data, no IMDS).
+n_sysroots=0
 python3 "$top/tests/tools/make-sysroot.py" "$tmp/sys" >/dev/null
 for want in cpu-only:none k80:nvidia-legacy-470 p100:nvidia-proprietary v100:nvidia-proprietary \
 	t4:nvidia-open a10-grid:nvidia-grid a100-pcie:nvidia-open nd-a100-v4:nvidia-open \
 	h100-nvl:nvidia-open nd-h100-v5:nvidia-open h200:nvidia-open gb200:nvidia-open \
 	mi300x:amd-rocm v620:amd-radeon-pro; do
+	n_sysroots=$((n_sysroots + 1))
 	case=${want%%:*}
 	kind=${want#*:}
 	if ! dsvm-build resolve "$mini" --catalog "$catalog" --gpu auto --sysroot "$tmp/sys/$case" \
@@ -60,7 +62,9 @@ dsvm-build resolve "$mini" --catalog "$catalog" --gpu auto --sysroot "$tmp/sys/n
 	no "ND A100 v4: fabric not detected or fabric manager not selected"
 
 # 3. Exit codes.
+n_codes=0
 expect_rc() {
+	n_codes=$((n_codes + 1))
 	want=$1
 	shift
 	rc=0
@@ -89,5 +93,5 @@ n_art=$(jq '[.components[].artifacts[]] | length' "$tmp/l.json")
 n_hash=$(jq '[.components[] | (.hashes // []), (.components // [] | map(.hashes[]))] | flatten | length' "$tmp/sbom.json")
 [ "$n_art" -eq "$n_hash" ] || no "SBOM carries $n_hash hashes for $n_art artifacts"
 
-echo "resolve cli: $n_sizes catalogued sizes, 14 sysroots, 10 exit codes, SBOM checked; $fail failures"
+echo "resolve cli: $n_sizes catalogued sizes, $n_sysroots sysroots, $n_codes exit codes, SBOM checked; $fail failures"
 [ "$fail" -eq 0 ]
