@@ -22,16 +22,13 @@ static void help(void)
 }
 
 /* Resolve an edition for each driver kind it serves: the constraint half of validation. */
-static int check_edition(struct dsvm_ctx *ctx, const char *path, const char *catalog_opt)
+static int check_edition(struct dsvm_ctx *ctx, const char *path, struct dsvm_manifest *m,
+			 const char *catalog_opt)
 {
 	_cleanup_free_ char *catalog_dir = builder_catalog_dir(catalog_opt, path);
-	struct dsvm_manifest *m = NULL;
 	struct dsvm_catalog *cat = NULL;
 	int r;
 
-	r = dsvm_manifest_load(ctx, path, &m);
-	if (r < 0)
-		return r;
 	r = catalog_dir ? dsvm_catalog_load(ctx, catalog_dir, &cat) : -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < dsvm_manifest_count_driver_kinds(m); i++) {
 		struct dsvm_target t;
@@ -43,7 +40,6 @@ static int check_edition(struct dsvm_ctx *ctx, const char *path, const char *cat
 		dsvm_lock_free(lock);
 	}
 	dsvm_catalog_free(cat);
-	dsvm_manifest_free(m);
 	return r;
 }
 
@@ -84,10 +80,12 @@ int cmd_validate(int argc, char **argv)
 		return DSVM_EXIT_FAILURE;
 	/* Check every file and report each failure; the exit code is the first failure's. */
 	for (int i = optind; i < argc; i++) {
-		int r = dsvm_manifest_validate_file(ctx, argv[i]);
+		struct dsvm_manifest *m = NULL;
+		int r = dsvm_manifest_validate_file(ctx, argv[i], &m);
 
 		if (r == 1)
-			r = check_edition(ctx, argv[i], catalog);
+			r = check_edition(ctx, argv[i], m, catalog);
+		dsvm_manifest_free(m);
 		if (r < 0) {
 			int code = dsvm_cli_fail(BUILDER_PROGRAM, ctx, r);
 

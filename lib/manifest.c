@@ -989,28 +989,42 @@ static int parse_edition(struct dsvm_ctx *ctx, struct dsvm_manifest *m)
 	return 0;
 }
 
-int dsvm_manifest_load(struct dsvm_ctx *ctx, const char *edition_path, struct dsvm_manifest **ret)
+/* An edition from its already parsed document (taken over, freed on failure). */
+static int manifest_from_doc(struct dsvm_ctx *ctx, const char *edition_path, struct ydoc *doc,
+			     struct dsvm_manifest **ret)
 {
 	struct dsvm_manifest *m = calloc(1, sizeof(*m));
 	int r;
 
-	if (!m)
+	if (!m) {
+		ydoc_free(doc);
 		return -ENOMEM;
+	}
+	m->edition_doc = doc;
 	m->dir = path_dirname(edition_path);
 	if (!m->dir) {
-		free(m);
+		dsvm_manifest_free(m);
 		return -ENOMEM;
 	}
 	m->root = repository_root(m->dir);
-	r = ydoc_load(ctx, edition_path, &m->edition_doc);
-	if (r >= 0)
-		r = parse_edition(ctx, m);
+	r = parse_edition(ctx, m);
 	if (r < 0) {
 		dsvm_manifest_free(m);
 		return r;
 	}
 	*ret = m;
 	return 0;
+}
+
+int dsvm_manifest_load(struct dsvm_ctx *ctx, const char *edition_path, struct dsvm_manifest **ret)
+{
+	struct ydoc *doc = NULL;
+	int r;
+
+	r = ydoc_load(ctx, edition_path, &doc);
+	if (r < 0)
+		return r;
+	return manifest_from_doc(ctx, edition_path, doc, ret);
 }
 
 static int validate_components_doc(struct dsvm_ctx *ctx, const struct ydoc *doc)
@@ -1047,7 +1061,8 @@ int dsvm_manifest_parse_components(struct dsvm_ctx *ctx, const char *name, const
 	return r;
 }
 
-int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path)
+int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path,
+				struct dsvm_manifest **ret_edition)
 {
 	struct ydoc *doc = NULL;
 	struct dsvm_manifest *m = NULL;
@@ -1057,10 +1072,15 @@ int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path)
 	if (r < 0)
 		return r;
 	if (doc->root->kind == YNODE_MAPPING && ymap_get(doc->root, "edition")) {
-		ydoc_free(doc);
-		r = dsvm_manifest_load(ctx, path, &m);
-		dsvm_manifest_free(m);
-		return r < 0 ? r : 1;
+		/* The document parsed here is the edition's: no second read. */
+		r = manifest_from_doc(ctx, path, doc, &m);
+		if (r < 0)
+			return r;
+		if (ret_edition)
+			*ret_edition = m;
+		else
+			dsvm_manifest_free(m);
+		return 1;
 	}
 	r = validate_components_doc(ctx, doc);
 	ydoc_free(doc);

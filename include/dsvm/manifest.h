@@ -21,10 +21,11 @@ void dsvm_manifest_free(struct dsvm_manifest *m);
 
 /*
  * Check one file, edition or component file (told apart by its top-level key). An edition is
- * loaded with its includes. Returns 1 for a valid edition, 0 for a valid component file, or
- * the first error.
+ * loaded with its includes. Returns 1 for a valid edition (handed to *ret_edition when that is
+ * not NULL; the caller frees it), 0 for a valid component file, or the first error.
  */
-int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path);
+int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path,
+				struct dsvm_manifest **ret_edition);
 
 /* Parse a component file held in memory (the fuzz target's entry); name is used in messages. */
 int dsvm_manifest_parse_components(struct dsvm_ctx *ctx, const char *name, const char *buf,

@@ -163,9 +163,9 @@ static void test_validate_file_kinds(void **state)
 	struct dsvm_ctx *ctx = unit_ctx();
 
 	(void)state;
-	assert_int_equal(dsvm_manifest_validate_file(ctx, MINI), 1);
-	assert_int_equal(dsvm_manifest_validate_file(ctx, GOOD "/components/apps.yaml"), 0);
-	assert_int_equal(dsvm_manifest_validate_file(ctx, GOOD "/components/missing.yaml"),
+	assert_int_equal(dsvm_manifest_validate_file(ctx, MINI, NULL), 1);
+	assert_int_equal(dsvm_manifest_validate_file(ctx, GOOD "/components/apps.yaml", NULL), 0);
+	assert_int_equal(dsvm_manifest_validate_file(ctx, GOOD "/components/missing.yaml", NULL),
 			 -ENOENT);
 	assert_error_contains(ctx, "missing.yaml");
 	dsvm_ctx_free(ctx);
