@@ -46,8 +46,6 @@ static void add_warningv(struct dsvm_choice *c, enum dsvm_select_warning_code co
 		return;
 	w = &c->warnings[c->n_warnings++];
 	w->code = code;
-	/* clang-analyzer 14 loses the caller's va_start here: a false positive. */
-	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vsnprintf(w->text, sizeof(w->text), fmt, ap);
 }
 
