@@ -10,6 +10,7 @@
 #include "dsvm/cli.h"
 #include "dsvm/install.h"
 #include "dsvm/lock.h"
+#include "install-ui.h"
 #include "internal.h"
 
 static void help(void)
@@ -27,11 +28,18 @@ static void help(void)
 	       "  file           copied to its 'dest', mode 0644\n"
 	       "  service        enabled or disabled with 'systemctl --root' (or, with\n"
 	       "                 --no-systemctl or without systemctl, the same .wants link)\n"
-	       "Action 'stage' (other driver kinds): artifacts copied to\n"
-	       "/var/lib/dsvm/repo/SHA256 for firstboot to install offline.\n"
+	       "  apt            exact version with apt-get chrooted into DIR (its own sources\n"
+	       "                 entry, key in /etc/dsvm/keys/), then apt-mark hold\n"
+	       "  pip            the locked wheels into /opt/dsvm/envs/ENV (a venv of the root's\n"
+	       "                 Python when missing), offline, without dependencies\n"
+	       "  runfile, script  run once with /bin/sh inside DIR, with the component's args\n"
+	       "Action 'stage' (other driver kinds): apt packages into the local repository\n"
+	       "/var/lib/dsvm/repo/apt (with its index), other artifacts to\n"
+	       "/var/lib/dsvm/repo/SHA256, for firstboot to install offline.\n"
 	       "Then the lock and its SBOM: /usr/share/dsvm/lock.json, /usr/share/dsvm/sbom.json.\n"
-	       "Not done yet, reported as deferred with the reason: apt, pip, conda, runfile,\n"
-	       "script, the Windows kinds, and staged apt driver stacks.\n\n"
+	       "Deferred, with the reason: conda and the Windows kinds.\n"
+	       "Steps that run programs (apt, pip, runfile, script) in a DIR other than / need\n"
+	       "root (chroot).\n\n"
 	       "Every file is written to a temporary, synced and renamed into place: a failure\n"
 	       "(disk full, I/O error) leaves the previous file, never a partial one.\n\n"
 	       "  -r, --root DIR       the system to install into (required; '/' is allowed)\n"
@@ -47,71 +55,8 @@ static void help(void)
 	       "Exit: 0 installed, 65 an artifact does not match the lock or an archive was\n"
 	       "refused, 66 missing lock or artifact (run fetch), 73 cannot create the root,\n"
 	       "74 I/O error (disk full: free space and run again; it resumes), 75 another\n"
-	       "install holds the root, 1 other failures.\n");
-}
-
-static const char *const outcome_words[] = {
-	[DSVM_INSTALL_DONE] = "done",
-	[DSVM_INSTALL_UNCHANGED] = "unchanged",
-	[DSVM_INSTALL_SKIPPED] = "resumed",
-	[DSVM_INSTALL_DEFERRED] = "deferred",
-};
-
-struct summary {
-	json_t *deferred; /* [{name, kind, reason}] for --json */
-};
-
-static void on_event(void *userdata, const struct dsvm_install_event *e)
-{
-	struct summary *s = userdata;
-
-	if (e->outcome == DSVM_INSTALL_DEFERRED) {
-		fprintf(stderr, "deferred   %s (%s): %s\n", e->name, e->kind, e->reason);
-		if (s->deferred)
-			json_array_append_new(s->deferred,
-					      json_pack("{s:s, s:s, s:s}", "name", e->name, "kind",
-							e->kind, "reason", e->reason));
-		return;
-	}
-	if (e->outcome == DSVM_INSTALL_SKIPPED) {
-		fprintf(stderr, "[%u/%u] %-9s %s: done by the interrupted run\n", e->step,
-			e->n_steps, outcome_words[e->outcome], e->name);
-		return;
-	}
-	fprintf(stderr, "[%u/%u] %-9s %s %s (%s) -> %s\n", e->step, e->n_steps,
-		outcome_words[e->outcome], e->action, e->name, e->kind, e->dest ? e->dest : "");
-}
-
-/* systemctl on PATH, or NULL. */
-static const char *find_systemctl(void)
-{
-	const char *path = getenv("PATH");
-	_cleanup_free_ char *copy = path ? strdup(path) : NULL;
-	char *dir, *save = NULL;
-
-	for (dir = copy ? strtok_r(copy, ":", &save) : NULL; dir;
-	     dir = strtok_r(NULL, ":", &save)) {
-		_cleanup_free_ char *p = strdup_printf("%s/systemctl", dir);
-
-		if (p && access(p, X_OK) == 0)
-			return "systemctl";
-	}
-	return NULL;
-}
-
-static void print_json(const char *root, const struct dsvm_install_stats *st, json_t *deferred)
-{
-	json_t *o =
-		json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:O}", "root", root, "steps",
-			  st->steps, "installed", st->installed, "staged", st->staged, "unchanged",
-			  st->unchanged, "resumed", st->skipped, "resumed_at", st->resumed_at,
-			  "deferred", st->deferred, "deferred_components", deferred);
-	char *text = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
-
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	json_decref(o);
+	       "install holds the root, 77 not root where a step must chroot, 1 other failures\n"
+	       "(a program in the root failed: its output is in the message).\n");
 }
 
 int cmd_install(int argc, char **argv)
@@ -131,7 +76,7 @@ int cmd_install(int argc, char **argv)
 	};
 	struct dsvm_install_options o = { 0 };
 	struct dsvm_install_stats st = { 0 };
-	struct summary sum = { 0 };
+	struct install_ui sum = { 0 };
 	const char *root = NULL, *cache_opt = NULL;
 	bool json = false, verbose = false, no_systemctl = false;
 	_cleanup_free_ char *cache = NULL, *root_abs = NULL;
@@ -168,10 +113,8 @@ int cmd_install(int argc, char **argv)
 				"--help\n");
 		return DSVM_EXIT_USAGE;
 	}
-	if (mkdir_parents(root, 0755) < 0 || !(root_abs = realpath(root, NULL))) {
-		fprintf(stderr, "dsvm-build install: cannot create the root '%s': %m\n", root);
+	if (builder_make_root("install", root, &root_abs) < 0)
 		return DSVM_EXIT_CANTCREAT;
-	}
 	cache = cache_opt ? strdup(cache_opt) : builder_default_cache();
 	ctx = builder_ctx_new(verbose);
 	sum.deferred = json_array();
@@ -187,8 +130,8 @@ int cmd_install(int argc, char **argv)
 		goto out;
 	}
 	o.cache_dir = cache;
-	o.systemctl = no_systemctl ? NULL : find_systemctl();
-	o.report = on_event;
+	o.systemctl = no_systemctl ? NULL : builder_find_systemctl();
+	o.report = install_ui_event;
 	o.report_userdata = &sum;
 	r = dsvm_install_lock(ctx, lock, &o, &st);
 	if (r < 0) {
@@ -205,7 +148,7 @@ int cmd_install(int argc, char **argv)
 		"%u deferred\n",
 		st.steps, root_abs, st.installed, st.staged, st.unchanged, st.skipped, st.deferred);
 	if (json)
-		print_json(root_abs, &st, sum.deferred);
+		install_ui_print_json(root_abs, &st, sum.deferred);
 	rc = DSVM_EXIT_OK;
 out:
 	json_decref(sum.deferred);

@@ -63,3 +63,15 @@ char *builder_default_cache(void)
 		return strdup_printf("%s/.cache/dsvm", home);
 	return strdup("dsvm-cache");
 }
+
+int builder_make_root(const char *verb, const char *root, char **ret_abs)
+{
+	char *abs;
+
+	if (mkdir_parents(root, 0755) < 0 || !(abs = realpath(root, NULL))) {
+		fprintf(stderr, "dsvm-build %s: cannot create the root '%s': %m\n", verb, root);
+		return -EROFS;
+	}
+	*ret_abs = abs;
+	return 0;
+}

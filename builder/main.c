@@ -13,6 +13,8 @@ static const struct dsvm_verb verbs[] = {
 	  cmd_fetch },
 	{ "install", "install a lock into a root from the cache, journaled and resumable",
 	  cmd_install },
+	{ "image", "resolve, fetch and install an edition into a root in one resumable run",
+	  cmd_image },
 	{ NULL, NULL, NULL },
 };
 

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <jansson.h>
@@ -12,45 +14,81 @@
 #include "dsvm/fetch.h"
 #include "dsvm/install.h"
 #include "dsvm/journal.h"
+#include "install-internal.h"
 #include "internal.h"
 #include "lock-internal.h"
 
-#define INSTALLED_DIR "/var/lib/dsvm/installed"
-#define REPO_DIR "/var/lib/dsvm/repo"
-#define SYSTEMD_ETC "/etc/systemd/system"
-#define MAX_UNIT_BYTES (64u << 10)
-#define MAX_WANTED_BY 8
+/*
+ * The host path of img (an absolute path in the image) with every directory of it that exists
+ * resolved inside --root, the way the image will see it: a link in the root such as
+ * /usr/local -> /srv/local means <root>/srv/local, never the build machine's /srv/local
+ * (openat2 RESOLVE_IN_ROOT). The last component is not followed (a step replaces a link there
+ * itself). NULL with the error set when it cannot be resolved.
+ */
+char *installer_root_path(struct installer *in, const char *img)
+{
+	const char *root = dsvm_ctx_get_root(in->ctx);
+	_cleanup_free_ char *parent = NULL, *rest = NULL;
+	_cleanup_close_ int rootfd = -1;
+	const char *base = strrchr(img, '/');
+	char real[PATH_MAX];
 
-enum step_kind {
-	STEP_NONE,
-	STEP_ARCHIVE,
-	STEP_REDIST,
-	STEP_FILE,
-	STEP_SERVICE,
-	STEP_STAGE,
-};
+	if (streq(root, "/") || !base || img[0] != '/')
+		return dsvm_root_path(in->ctx, img);
+	parent = strndup(img, (size_t)(base - img));
+	rest = strdup("");
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (!parent || !rest)
+		return NULL;
+	if (rootfd < 0) {
+		dsvm_set_error(in->ctx, -errno, "cannot open the root '%s': %m", root);
+		return NULL;
+	}
+	/* The longest existing prefix of the parent, resolved in the root; the rest appended. */
+	for (;;) {
+		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+					.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+		_cleanup_free_ char *proc = NULL;
+		char *slash;
+		int fd = (int)syscall(SYS_openat2, rootfd, parent[0] ? parent : "/", &how,
+				      sizeof(how));
+		ssize_t n;
 
-struct installer {
-	struct dsvm_ctx *ctx;
-	const struct dsvm_install_options *opts;
-	const json_t *lock;
-	struct dsvm_journal *journal;
-	char *staging; /* <root>/var/lib/dsvm/journal/staging */
-	unsigned step;
-	unsigned n_steps;
-	bool changed; /* set by the step's helpers when they write */
-	struct dsvm_install_stats stats;
-};
+		if (fd >= 0) {
+			proc = strdup_printf("/proc/self/fd/%d", fd);
+			n = proc ? readlink(proc, real, sizeof(real) - 1) : -1;
+			close(fd);
+			if (n < 0) {
+				dsvm_set_error(in->ctx, -errno, "cannot resolve '%s' in '%s': %m",
+					       img, root);
+				return NULL;
+			}
+			real[n] = '\0';
+			break;
+		}
+		if (errno != ENOENT || !parent[0]) {
+			dsvm_set_error(in->ctx, -errno, "cannot resolve '%s' in '%s': %m", img,
+				       root);
+			return NULL;
+		}
+		slash = strrchr(parent, '/');
+		{
+			char *r = strdup_printf("%s%s", slash, rest);
+
+			if (!r)
+				return NULL;
+			free(rest);
+			rest = r;
+		}
+		*slash = '\0';
+	}
+	return strdup_printf("%s%s%s", streq(real, "/") ? "" : real, rest, base);
+}
 
 static void closedirp(DIR **d)
 {
 	if (*d)
 		closedir(*d);
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
 }
 
 /* What a component asks of this version, or why it is deferred (*ret_reason). */
@@ -59,40 +97,49 @@ static enum step_kind classify(const json_t *c, const char **ret_reason)
 	const char *kind = str_of(c, "kind"), *action = str_of(c, "action");
 	static const struct {
 		const char *kind;
+		enum step_kind install;
+		enum step_kind stage;
+	} kinds[] = {
+		{ "archive", STEP_ARCHIVE, STEP_STAGE },
+		{ "nvidia-redist", STEP_REDIST, STEP_STAGE },
+		{ "file", STEP_FILE, STEP_STAGE },
+		{ "service", STEP_SERVICE, STEP_NONE },
+		{ "apt", STEP_APT, STEP_APT_STAGE },
+		{ "pip", STEP_PIP, STEP_STAGE },
+		{ "runfile", STEP_RUNFILE, STEP_STAGE },
+		{ "script", STEP_SCRIPT, STEP_STAGE },
+	};
+	static const struct {
+		const char *kind;
 		const char *reason;
 	} deferred[] = {
-		{ "apt", "apt packages install in the debootstrap root from the offline repository "
-			 "(next slice)" },
-		{ "pip", "wheels install into the framework environments (next slice)" },
-		{ "conda", "conda packages install into the framework environments (next slice)" },
-		{ "runfile", "NVIDIA runfiles run on the build VM (next slice)" },
-		{ "script", "scripts run on the build VM, not into a root (next slice)" },
+		{ "conda", "conda packages are not installed by this version: no conda in the "
+			   "build root to link them (pip wheels are)" },
 		{ "msi", "Windows installers run in the Windows build" },
 		{ "exe", "Windows installers run in the Windows build" },
 		{ "zip", "Windows archives install in the Windows build" },
 		{ "powershell", "PowerShell scripts run in the Windows build" },
 	};
+	bool stage;
 
 	*ret_reason = NULL;
-	if (!kind || !action) {
-		*ret_reason = "the lock gives no kind or action";
+	if (!kind || !action || (!streq(action, "install") && !streq(action, "stage"))) {
+		*ret_reason = "the lock gives no kind, or an action other than install or stage";
 		return STEP_NONE;
 	}
-	if (streq(action, "stage")) {
-		if (json_array_size(json_object_get(c, "artifacts")) > 0)
-			return STEP_STAGE;
-		*ret_reason = "a staged apt driver stack comes with the offline repository (next "
-			      "slice)";
-		return STEP_NONE;
+	stage = streq(action, "stage");
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (!streq(kind, kinds[i].kind))
+			continue;
+		if (stage && kinds[i].stage == STEP_STAGE &&
+		    json_array_size(json_object_get(c, "artifacts")) == 0) {
+			*ret_reason = "a staged component without artifacts has nothing to stage";
+			return STEP_NONE;
+		}
+		if (stage && kinds[i].stage == STEP_NONE)
+			*ret_reason = "this kind has no payload to stage";
+		return stage ? kinds[i].stage : kinds[i].install;
 	}
-	if (streq(kind, "archive"))
-		return STEP_ARCHIVE;
-	if (streq(kind, "nvidia-redist"))
-		return STEP_REDIST;
-	if (streq(kind, "file"))
-		return STEP_FILE;
-	if (streq(kind, "service"))
-		return STEP_SERVICE;
 	for (size_t i = 0; i < ARRAY_SIZE(deferred); i++)
 		if (streq(kind, deferred[i].kind)) {
 			*ret_reason = deferred[i].reason;
@@ -142,14 +189,14 @@ static int sync_entry(const char *path, const struct stat *st, int type, struct 
  * The extractor syncs only the staging directory: the files it wrote are synced here, before
  * any of them is renamed to a final path, so a power cut cannot leave an empty file there.
  */
-static int sync_tree(struct installer *in, const char *path)
+int installer_sync_tree(struct installer *in, const char *path)
 {
 	if (nftw(path, sync_entry, 16, FTW_PHYS | FTW_DEPTH) != 0)
 		return dsvm_set_error(in->ctx, errno ? -errno : -EIO, "cannot sync '%s': %m", path);
 	return 0;
 }
 
-static int sync_dir_of(struct installer *in, const char *path)
+int installer_sync_dir_of(struct installer *in, const char *path)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	_cleanup_close_ int fd = -1;
@@ -162,7 +209,7 @@ static int sync_dir_of(struct installer *in, const char *path)
 	return 0;
 }
 
-static int make_parent(struct installer *in, const char *path)
+int installer_make_parent(struct installer *in, const char *path)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	int r;
@@ -179,7 +226,7 @@ static int make_parent(struct installer *in, const char *path)
  * The temporary beside a final path. Its name is fixed, not per process, so a step redone after
  * a kill replaces what the killed attempt left instead of leaving it in the image.
  */
-static char *temp_path(const char *path)
+char *installer_temp_path(const char *path)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	const char *base = strrchr(path, '/');
@@ -187,9 +234,9 @@ static char *temp_path(const char *path)
 	return dir ? strdup_printf("%s/.%s.dsvm-tmp", dir, base ? base + 1 : path) : NULL;
 }
 
-static int open_temp(struct installer *in, const char *path, const char *tmp, unsigned mode)
+int installer_open_temp(struct installer *in, const char *path, const char *tmp, unsigned mode)
 {
-	int fd, r = make_parent(in, path);
+	int fd, r = installer_make_parent(in, path);
 
 	if (r < 0)
 		return r;
@@ -207,7 +254,7 @@ static int open_temp(struct installer *in, const char *path, const char *tmp, un
 }
 
 /* fsync, close and rename the temporary over path; on failure it is gone and path untouched. */
-static int commit_temp(struct installer *in, int fd, const char *tmp, const char *path)
+int installer_commit_temp(struct installer *in, int fd, const char *tmp, const char *path)
 {
 	int r = 0;
 
@@ -227,13 +274,14 @@ static int commit_temp(struct installer *in, int fd, const char *tmp, const char
 				      strerror(-r));
 	}
 	in->changed = true;
-	return sync_dir_of(in, path);
+	return installer_sync_dir_of(in, path);
 }
 
 /* Write data to path atomically unless path already holds exactly data with this mode. */
-static int write_if_changed(struct installer *in, const char *path, const char *data, unsigned mode)
+int installer_write_if_changed(struct installer *in, const char *path, const char *data,
+			       unsigned mode)
 {
-	_cleanup_free_ char *old = NULL, *tmp = temp_path(path);
+	_cleanup_free_ char *old = NULL, *tmp = installer_temp_path(path);
 	size_t size = strlen(data), old_size = 0;
 	struct stat st;
 	int fd, r;
@@ -244,7 +292,7 @@ static int write_if_changed(struct installer *in, const char *path, const char *
 	    (size_t)st.st_size == size && read_file_capped(path, size, &old, &old_size) == 0 &&
 	    old_size == size && memcmp(old, data, size) == 0)
 		return 0;
-	fd = open_temp(in, path, tmp, mode);
+	fd = installer_open_temp(in, path, tmp, mode);
 	if (fd < 0)
 		return fd;
 	r = write_all(fd, data, size);
@@ -253,14 +301,14 @@ static int write_if_changed(struct installer *in, const char *path, const char *
 		unlink(tmp);
 		return dsvm_set_error(in->ctx, r, "cannot write '%s': %s", path, strerror(-r));
 	}
-	return commit_temp(in, fd, tmp, path);
+	return installer_commit_temp(in, fd, tmp, path);
 }
 
 /*
  * Open an artifact's cache file and check its hash against the lock (the cache is a directory
  * anyone with write access could have changed since fetch). Returns the fd, rewound, or -errno.
  */
-static int open_artifact(struct installer *in, const json_t *art, char **ret_path)
+int installer_open_artifact(struct installer *in, const json_t *art, char **ret_path)
 {
 	const char *sha = str_of(art, "sha256");
 	_cleanup_free_ char *path = NULL;
@@ -298,9 +346,10 @@ static int open_artifact(struct installer *in, const json_t *art, char **ret_pat
 }
 
 /* Copy an artifact from the cache to dest (an absolute path in the host), verifying as it goes. */
-static int copy_artifact(struct installer *in, const json_t *art, const char *dest, unsigned mode)
+int installer_copy_artifact(struct installer *in, const json_t *art, const char *dest,
+			    unsigned mode)
 {
-	_cleanup_free_ char *src = NULL, *tmp = temp_path(dest);
+	_cleanup_free_ char *src = NULL, *tmp = installer_temp_path(dest);
 	_cleanup_close_ int in_fd = -1;
 	const char *sha = str_of(art, "sha256");
 	char hex[65];
@@ -316,10 +365,10 @@ static int copy_artifact(struct installer *in, const json_t *art, const char *de
 	if (lstat(dest, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode &&
 	    sha256_file_hex(dest, hex) == 0 && streq(hex, sha))
 		return 0;
-	in_fd = open_artifact(in, art, &src);
+	in_fd = installer_open_artifact(in, art, &src);
 	if (in_fd < 0)
 		return in_fd;
-	out_fd = open_temp(in, dest, tmp, mode);
+	out_fd = installer_open_temp(in, dest, tmp, mode);
 	if (out_fd < 0)
 		return out_fd;
 	r = sha256_fd_copy_hex(in_fd, out_fd, hex, &write_failed);
@@ -334,21 +383,21 @@ static int copy_artifact(struct installer *in, const json_t *art, const char *de
 		unlink(tmp);
 		return r;
 	}
-	return commit_temp(in, out_fd, tmp, dest);
+	return installer_commit_temp(in, out_fd, tmp, dest);
 }
 
 /* Copy an artifact to a path in the image (under --root), mode 0644. */
-static int copy_to_image(struct installer *in, const json_t *art, const char *img)
+int installer_copy_to_image(struct installer *in, const json_t *art, const char *img)
 {
-	_cleanup_free_ char *host = dsvm_root_path(in->ctx, img);
+	_cleanup_free_ char *host = installer_root_path(in, img);
 
-	return host ? copy_artifact(in, art, host, 0644) : -ENOMEM;
+	return host ? installer_copy_artifact(in, art, host, 0644) : -ENOMEM;
 }
 
 /* Point linkpath at target, replacing what is there by renaming a temporary link over it. */
-static int set_symlink(struct installer *in, const char *linkpath, const char *target)
+int installer_set_symlink(struct installer *in, const char *linkpath, const char *target)
 {
-	_cleanup_free_ char *tmp = temp_path(linkpath);
+	_cleanup_free_ char *tmp = installer_temp_path(linkpath);
 	char old[PATH_MAX];
 	ssize_t n = readlink(linkpath, old, sizeof(old) - 1);
 	int r;
@@ -360,7 +409,7 @@ static int set_symlink(struct installer *in, const char *linkpath, const char *t
 		if (streq(old, target))
 			return 0;
 	}
-	r = make_parent(in, linkpath);
+	r = installer_make_parent(in, linkpath);
 	if (r < 0)
 		return r;
 	unlink(tmp);
@@ -373,7 +422,7 @@ static int set_symlink(struct installer *in, const char *linkpath, const char *t
 		return r;
 	}
 	in->changed = true;
-	return sync_dir_of(in, linkpath);
+	return installer_sync_dir_of(in, linkpath);
 }
 
 static ssize_t read_fd(void *userdata, void *buf, size_t size)
@@ -401,7 +450,7 @@ static int extract_all(struct installer *in, const json_t *c, struct dsvm_extrac
 	json_array_foreach(json_object_get(c, "artifacts"), i, art)
 	{
 		_cleanup_free_ char *src = NULL;
-		int fd = open_artifact(in, art, &src);
+		int fd = installer_open_artifact(in, art, &src);
 
 		if (fd < 0) {
 			r = fd;
@@ -413,7 +462,7 @@ static int extract_all(struct installer *in, const json_t *c, struct dsvm_extrac
 			break;
 	}
 	if (r == 0)
-		r = sync_tree(in, in->staging);
+		r = installer_sync_tree(in, in->staging);
 	if (r < 0) {
 		dsvm_extract_free(ex);
 		return r;
@@ -457,29 +506,21 @@ static bool receipt_holds(const char *path, const char *text, const char *dest)
 	       read_file_capped(path, strlen(text), &old, NULL) == 0 && streq(old, text);
 }
 
-/* Where a tree-installing step puts things, and whether its receipt says it is done. */
-struct tree_dest {
-	char *host;	    /* the destination under --root */
-	char *receipt;	    /* the receipt's text */
-	char *receipt_path; /* under --root */
-	bool in_place;	    /* receipt and destination there: nothing to do */
-};
-
-static void tree_dest_done(struct tree_dest *t)
+void installer_tree_dest_done(struct tree_dest *t)
 {
 	free(t->host);
 	free(t->receipt);
 	free(t->receipt_path);
 }
 
-static int tree_dest_init(struct installer *in, const json_t *c, const char *dest,
-			  struct tree_dest *t)
+int installer_tree_dest_init(struct installer *in, const json_t *c, const char *dest,
+			     struct tree_dest *t)
 {
 	_cleanup_free_ char *img = strdup_printf(INSTALLED_DIR "/%s.json", str_of(c, "name"));
 
-	t->host = dsvm_root_path(in->ctx, dest);
+	t->host = installer_root_path(in, dest);
 	t->receipt = receipt_text(c, dest);
-	t->receipt_path = img ? dsvm_root_path(in->ctx, img) : NULL;
+	t->receipt_path = img ? installer_root_path(in, img) : NULL;
 	if (!t->host || !t->receipt || !t->receipt_path)
 		return -ENOMEM;
 	t->in_place = receipt_holds(t->receipt_path, t->receipt, t->host);
@@ -523,7 +564,7 @@ static int swap_into_place(struct installer *in, const char *swap, const char *h
 				    : rename(tree, host) < 0)
 		return dsvm_set_error(in->ctx, -errno, "cannot move '%s' into place: %m", host);
 	in->changed = true;
-	return sync_dir_of(in, host);
+	return installer_sync_dir_of(in, host);
 }
 
 /*
@@ -534,22 +575,22 @@ static int install_archive(struct installer *in, const json_t *c, char **ret_des
 {
 	_cleanup_free_ char *dest = strdup_printf(
 		"/opt/%s-%s", str_of(c, "name"), str_of(c, "version") ? str_of(c, "version") : "0");
-	_cleanup_(tree_dest_done) struct tree_dest t = { 0 };
+	_cleanup_(installer_tree_dest_done) struct tree_dest t = { 0 };
 	_cleanup_free_ char *swap = NULL;
 	struct dsvm_extract *ex = NULL;
 	int r;
 
 	if (!dest)
 		return -ENOMEM;
-	r = tree_dest_init(in, c, dest, &t);
+	r = installer_tree_dest_init(in, c, dest, &t);
 	if (r < 0)
 		return r;
-	swap = temp_path(t.host);
+	swap = installer_temp_path(t.host);
 	if (!swap)
 		return -ENOMEM;
 	remove_tree(swap);
 	if (!t.in_place) {
-		r = make_parent(in, t.host);
+		r = installer_make_parent(in, t.host);
 		if (r < 0)
 			return r;
 		r = extract_all(in, c, &ex);
@@ -567,7 +608,7 @@ static int install_archive(struct installer *in, const json_t *c, char **ret_des
 		if (r < 0)
 			return r;
 	}
-	r = write_if_changed(in, t.receipt_path, t.receipt, 0644);
+	r = installer_write_if_changed(in, t.receipt_path, t.receipt, 0644);
 	if (r < 0)
 		return r;
 	*ret_dest = TAKE_PTR(dest);
@@ -688,7 +729,7 @@ static int merge_redist(struct installer *in, const json_t *c, const char *host)
 	if (n < 0)
 		r = dsvm_set_error(in->ctx, -errno, "cannot read '%s': %m", in->staging);
 	else
-		r = make_parent(in, host);
+		r = installer_make_parent(in, host);
 	for (int i = 0; i < n; i++) {
 		if (r == 0)
 			r = merge_top(in, c, tops[i]->d_name, host);
@@ -703,7 +744,7 @@ static int merge_redist(struct installer *in, const json_t *c, const char *host)
 static int install_redist(struct installer *in, const json_t *c, char **ret_dest)
 {
 	const json_t *toolkit = cuda_toolkit(in->lock);
-	_cleanup_(tree_dest_done) struct tree_dest t = { 0 };
+	_cleanup_(installer_tree_dest_done) struct tree_dest t = { 0 };
 	_cleanup_free_ char *dir = NULL, *dest = NULL, *link = NULL;
 	int r;
 
@@ -718,14 +759,14 @@ static int install_redist(struct installer *in, const json_t *c, char **ret_dest
 	dest = strdup_printf("/usr/local/%s", dir);
 	if (!dest)
 		return -ENOMEM;
-	r = tree_dest_init(in, c, dest, &t);
+	r = installer_tree_dest_init(in, c, dest, &t);
 	if (r == 0 && !t.in_place)
 		r = merge_redist(in, c, t.host);
 	if (r == 0)
-		r = write_if_changed(in, t.receipt_path, t.receipt, 0644);
+		r = installer_write_if_changed(in, t.receipt_path, t.receipt, 0644);
 	if (r == 0 && c == toolkit) {
-		link = dsvm_root_path(in->ctx, "/usr/local/cuda");
-		r = link ? set_symlink(in, link, dir) : -ENOMEM;
+		link = installer_root_path(in, "/usr/local/cuda");
+		r = link ? installer_set_symlink(in, link, dir) : -ENOMEM;
 	}
 	if (r < 0)
 		return r;
@@ -734,7 +775,7 @@ static int install_redist(struct installer *in, const json_t *c, char **ret_dest
 }
 
 /* An absolute path without empty, "." or ".." components and without a trailing '/'. */
-static bool is_clean_absolute(const char *p)
+bool installer_is_clean_absolute(const char *p)
 {
 	if (!p || p[0] != '/')
 		return false;
@@ -758,11 +799,11 @@ static int install_file(struct installer *in, const json_t *c, char **ret_dest)
 		return dsvm_set_error(in->ctx, -EBADMSG,
 				      "'%s': a file component needs one artifact",
 				      str_of(c, "name"));
-	if (!is_clean_absolute(dest))
+	if (!installer_is_clean_absolute(dest))
 		return dsvm_set_error(in->ctx, -EBADMSG,
 				      "'%s': dest '%s' is not a clean absolute path",
 				      str_of(c, "name"), dest ? dest : "");
-	r = copy_to_image(in, json_array_get(arts, 0), dest);
+	r = installer_copy_to_image(in, json_array_get(arts, 0), dest);
 	if (r < 0)
 		return r;
 	*ret_dest = strdup(dest);
@@ -795,7 +836,7 @@ static int unit_info_read(struct installer *in, const char *unit, struct unit_in
 	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !u->path; i++) {
 		_cleanup_free_ char *img = strdup_printf("%s/%s", dirs[i], unit), *host = NULL;
 
-		host = img ? dsvm_root_path(in->ctx, img) : NULL;
+		host = img ? installer_root_path(in, img) : NULL;
 		if (!host)
 			return -ENOMEM;
 		if (read_file_capped(host, MAX_UNIT_BYTES, &text, NULL) == 0)
@@ -857,7 +898,7 @@ static char *wants_link(struct installer *in, const struct unit_info *u, size_t 
 {
 	_cleanup_free_ char *img = strdup_printf(SYSTEMD_ETC "/%s.wants/%s", u->wanted[i], unit);
 
-	return img ? dsvm_root_path(in->ctx, img) : NULL;
+	return img ? installer_root_path(in, img) : NULL;
 }
 
 /* Whether every .wants link is as enable asks (there, pointing at the unit; or absent). */
@@ -889,9 +930,9 @@ static int set_links(struct installer *in, const struct unit_info *u, const char
 		if (!host)
 			r = -ENOMEM;
 		else if (enable)
-			r = set_symlink(in, host, u->path);
+			r = installer_set_symlink(in, host, u->path);
 		else if (unlink(host) == 0)
-			r = (in->changed = true, sync_dir_of(in, host));
+			r = (in->changed = true, installer_sync_dir_of(in, host));
 		else if (errno != ENOENT)
 			r = dsvm_set_error(in->ctx, -errno, "cannot remove '%s': %m", host);
 	}
@@ -943,7 +984,7 @@ static int stage_artifacts(struct installer *in, const json_t *c, char **ret_des
 			return dsvm_set_error(in->ctx, -EBADMSG, "'%s': artifact without sha256",
 					      str_of(c, "name"));
 		img = strdup_printf(REPO_DIR "/%s", str_of(art, "sha256"));
-		r = img ? copy_to_image(in, art, img) : -ENOMEM;
+		r = img ? installer_copy_to_image(in, art, img) : -ENOMEM;
 		if (r < 0)
 			return r;
 	}
@@ -964,6 +1005,16 @@ static int run_component(struct installer *in, const json_t *c, enum step_kind k
 		return install_service(in, c, dest);
 	case STEP_STAGE:
 		return stage_artifacts(in, c, dest);
+	case STEP_APT:
+		return installer_apt_install(in, c, dest);
+	case STEP_APT_STAGE:
+		return installer_apt_stage(in, c, dest);
+	case STEP_PIP:
+		return installer_pip_install(in, c, dest);
+	case STEP_RUNFILE:
+		return installer_runfile_install(in, c, dest);
+	case STEP_SCRIPT:
+		return installer_script_run(in, c, dest);
 	default:
 		return -EINVAL;
 	}
@@ -993,8 +1044,8 @@ static int run_step(struct installer *in, const json_t *c, enum step_kind kind, 
 		_cleanup_free_ char *host = NULL;
 
 		dest = strdup_printf("/usr/share/dsvm/%s", name);
-		host = dest ? dsvm_root_path(in->ctx, dest) : NULL;
-		r = host ? write_if_changed(in, host, text, 0644) : -ENOMEM;
+		host = dest ? installer_root_path(in, dest) : NULL;
+		r = host ? installer_write_if_changed(in, host, text, 0644) : -ENOMEM;
 	}
 	if (r < 0)
 		return r;
@@ -1003,7 +1054,7 @@ static int run_step(struct installer *in, const json_t *c, enum step_kind kind, 
 		return r;
 	if (!in->changed)
 		in->stats.unchanged++;
-	else if (kind == STEP_STAGE)
+	else if (kind == STEP_STAGE || kind == STEP_APT_STAGE)
 		in->stats.staged++;
 	else
 		in->stats.installed++;

@@ -29,14 +29,32 @@
  *                  the change; without the unit file systemctl can only fail (the unit comes
  *                  with a component not installed yet), so the links are made here, like that.
  *   stage          (action "stage") every artifact copied to /var/lib/dsvm/repo/<sha256>.
+ *   apt            (lib/install-apt.c; the root must hold apt: a debootstrap root, or --root /)
+ *                  the repository's key to /etc/dsvm/keys/, its line to
+ *                  /etc/apt/sources.list.d/dsvm-<hash>.list; apt-get, chrooted, updates that
+ *                  source alone and installs the pinned package with what it needs from that
+ *                  repository, every one as name=version, then holds them all (receipt: the
+ *                  set). Staged (action "stage"): the same set downloaded through the signed
+ *                  repository into /var/lib/dsvm/repo/apt/ with Packages, Release and index.json,
+ *                  for `deb [trusted=yes] file:/var/lib/dsvm/repo/apt ./` offline.
+ *   pip            (lib/install-exec.c) the component's verified wheels, copied into the root,
+ *                  installed by <env>/bin/python -m pip install --no-index --no-deps into
+ *                  /opt/dsvm/envs/<environment>, made first with the root's Python
+ *                  (/opt/conda/bin/python3, else /usr/bin/python3) -m venv when missing.
+ *   runfile,       the one artifact copied into the root and run once with /bin/sh and the
+ *   script         component's args; a kill redoes it, so it must tolerate a second run.
+ *   Programs run chrooted into --root (unless it is /), stdin /dev/null, a fixed environment;
+ *   their output goes into the error when they fail. Staged pip/runfile/script artifacts go
+ *   to /var/lib/dsvm/repo/<sha256> like any other.
  *   lock, sbom     /usr/share/dsvm/lock.json and /usr/share/dsvm/sbom.json.
+ * Every path in the image is resolved inside --root (openat2 RESOLVE_IN_ROOT): a link in the
+ * root, absolute or not, never leads a write out of it.
  * archive and nvidia-redist steps leave a receipt, /var/lib/dsvm/installed/<name>.json (kind,
  * version, destination, artifact hashes); a step whose receipt and destination are already
  * there does nothing. Every other step compares what is there with what it would write.
  *
- * Not executed in this version, reported as deferred with the reason: apt (needs the debootstrap
- * root and the offline repository), pip, conda, runfile, script, and the Windows kinds; staged
- * components without artifacts (apt driver stacks come with the offline repository).
+ * Not executed in this version, reported as deferred with the reason: conda and the Windows
+ * kinds; staged components without artifacts (other than apt).
  *
  * Every write is temporary file, fsync, rename, fsync of the directory: a failure (ENOSPC, EIO)
  * leaves what was there before and no partial file at a final path, and the error names the path.

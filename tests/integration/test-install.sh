@@ -4,29 +4,23 @@
 # the archive under /opt, the redist archives merged into /usr/local/cuda-13.0 with the
 # /usr/local/cuda link, the file with mode 0644, the service's .wants link, the staged runfile
 # in /var/lib/dsvm/repo/<sha256>, lock.json (the lock byte for byte) and sbom.json, receipts,
-# no journal or temporary left; the deferred kinds reported with their reason and not installed.
+# no journal or temporary left; the deferred kind (conda) reported with its reason and not
+# installed; an apt component in this root without apt fails and says so (exit 1).
 # A second run changes nothing (full listing with modes, sizes, link targets and hashes), a
 # unit file's WantedBy= is honoured, systemctl --root is used where it and the unit file exist, a tampered cache file is refused (65) before it reaches
 # the root, a missing artifact is 66, and a missing --root is a usage error (64).
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/fixtures/install/setup.sh"
-fail=0
-checks=0
-no() { echo "FAIL $*"; fail=$((fail + 1)); }
-check() { # DESCRIPTION COMMAND...
-	checks=$((checks + 1))
-	d=$1
-	shift
-	"$@" || no "$d"
-}
+. "$top/tests/tools/check.sh"
 install_setup
 root=$work/root
 
 "$bin" install "$lock" --cache "$cache" --root "$root" --no-systemctl --json >"$work/out.json" \
 	2>"$work/err" || { echo "FAIL: install: $(cat "$work/err")"; exit 1; }
 steps=$(jq .steps "$work/out.json")
-check "steps: $(cat "$work/out.json")" [ "$(jq -c '[.steps, .installed, .staged, .unchanged, .deferred]' "$work/out.json")" = "[8,7,1,0,3]" ]
+check "steps: $(cat "$work/out.json")" [ "$(jq -c '[.steps, .installed, .staged, .unchanged, .deferred]' "$work/out.json")" = "[9,8,1,0,1]" ]
+check "driver archive" [ -f "$root/opt/nvidia-driver-580-open-580.95.05/README" ]
 check "tool script" [ -x "$root/opt/tool-1.2.3/bin/tool" ]
 check "tool doc" grep -q 'Tool, for tests' "$root/opt/tool-1.2.3/share/doc/README"
 check "tool link" [ "$(readlink "$root/opt/tool-1.2.3/bin/t")" = tool ]
@@ -47,10 +41,19 @@ check "receipt" [ "$(jq -r .dest "$root/var/lib/dsvm/installed/cuda-toolkit-13-0
 check "journal removed after a complete run" [ ! -e "$root/var/lib/dsvm/journal/install.journal" ]
 check "no staging left" [ ! -e "$root/var/lib/dsvm/journal/staging" ]
 check "no temporary left" [ -z "$(find "$root" -name '*.dsvm-tmp*')" ]
-check "pip not installed" [ -z "$(find "$root" -name '*.whl')" ]
-check "deferred with reasons" grep -q "deferred   some-wheel (pip): wheels install" "$work/err"
-check "staged apt deferred" grep -q "deferred   nvidia-driver-570-open (apt): a staged apt driver stack" "$work/err"
-check "deferred in --json" [ "$(jq -r '[.deferred_components[].name] | join(" ")' "$work/out.json")" = "nvidia-driver-580-open some-wheel nvidia-driver-570-open" ]
+check "conda not installed" [ -z "$(find "$root" -name '*.conda')" ]
+check "deferred with reasons" grep -q "deferred   some-conda (conda): conda packages are not installed" "$work/err"
+check "deferred in --json" [ "$(jq -r '[.deferred_components[].name] | join(" ")' "$work/out.json")" = "some-conda" ]
+
+# apt runs inside the root: in one without apt the step fails, naming what is missing.
+jq '.components = [{"order": 1, "name": "apt-driver", "kind": "apt", "version": "1", "action": "install",
+	"source": {"package": "dsvm-test-driver", "version": "1.0-1", "repository": "https://archive.example.test/ubuntu ./"},
+	"artifacts": []}]' "$lock" >"$work/lock-apt.json"
+rc=0
+"$bin" install "$work/lock-apt.json" --cache "$cache" --root "$work/noapt" --no-systemctl 2>"$work/err7" || rc=$?
+check "apt without apt-get: exit $rc, want 1" [ "$rc" -eq 1 ]
+check "apt without apt-get: message: $(cat "$work/err7")" grep -q "'apt-driver': no apt-get in the root '$work/noapt'" "$work/err7"
+check "apt without apt-get: nothing written but the journal" [ "$(cd "$work/noapt" && find . -type f | sort | tr '\n' ' ')" = "./var/lib/dsvm/journal/install.journal ./var/lib/dsvm/journal/install.lock " ]
 
 # A second run changes nothing.
 snapshot "$root" >"$work/before"

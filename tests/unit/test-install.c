@@ -81,7 +81,7 @@ static struct dsvm_lock *make_lock(const char *first)
 		 " {\"order\": 2, \"name\": \"svc\", \"kind\": \"service\", \"action\": "
 		 "\"install\","
 		 "  \"source\": {\"unit\": \"a.service\", \"enable\": true}, \"artifacts\": []},"
-		 " {\"order\": 3, \"name\": \"w\", \"kind\": \"pip\", \"version\": \"1\","
+		 " {\"order\": 3, \"name\": \"w\", \"kind\": \"conda\", \"version\": \"1\","
 		 "  \"action\": \"install\", \"source\": {}, \"artifacts\": []},"
 		 " {\"order\": 4, \"name\": \"r\", \"kind\": \"runfile\", \"version\": \"1\","
 		 "  \"action\": \"stage\", \"source\": {}, \"artifacts\": [{\"name\": \"r.run\","

@@ -1,0 +1,1421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * apt: a pinned package from a signed repository, installed by apt-get running inside the root
+ * and held with everything it brought from that repository; or, for a driver kind the image
+ * does not run, the same packages staged into the image's offline repository (REPO_DIR/apt) for
+ * firstboot to install with no network.
+ *
+ * Which packages: the pinned package=version and, recursively, each of its Depends and
+ * Pre-Depends that the root does not already meet, taken from the same repository at the
+ * pinned family's version (lib/debian.c). apt is given every one of them as name=version: given
+ * only the top package, it takes the newest library the repository has, the driver/library
+ * version mismatch FIELD-NOTES describes. The set is recorded in the receipt
+ * (INSTALLED_DIR/<name>.json) before dpkg changes anything, so a run killed half-way and redone
+ * installs, holds and reports the same set; packages recorded there do not count as the root's
+ * own when the set is worked out again for a new pin.
+ *
+ * apt-get only ever reads the component's own source for `update` (a private sources list, the
+ * other lists kept), verifies the repository's signature with the key from the lock (signed-by
+ * a file under KEYS_DIR), and verifies every .deb against the signed index.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "debian-internal.h"
+#include "install-internal.h"
+#include "internal.h"
+
+#define APT_GET "/usr/bin/apt-get"
+#define APT_MARK "/usr/bin/apt-mark"
+#define DPKG "/usr/bin/dpkg"
+#define DPKG_STATUS "/var/lib/dpkg/status"
+#define DPKG_UPDATES "/var/lib/dpkg/updates"
+#define POLICY_RC_D "/usr/sbin/policy-rc.d"
+#define KEYS_DIR "/etc/dsvm/keys"
+#define SOURCES_DIR "/etc/apt/sources.list.d"
+#define APT_REPO REPO_DIR "/apt"
+/* A step's private apt state (lists, downloads), inside the root, removed when it ends. */
+#define APT_WORK DSVM_JOURNAL_DIR "/apt"
+#define MAX_LIST_BYTES (512u << 20)
+#define MAX_RECEIPT_BYTES (16u << 20)
+#define MAX_REPO_WORDS 16
+#define OUTPUT_TAIL 1500
+/* policy-rc.d files carrying this line are ours: a leftover of a killed run is removed. */
+#define POLICY_MARK "# dsvm-build: no service starts in a root being built"
+
+struct pin {
+	char *package;
+	char *version;
+};
+
+struct apt_job {
+	struct installer *in;
+	const json_t *c;
+	const char *name, *package, *version, *repository;
+	bool stage;
+	const json_t *key;  /* the key artifact, or NULL: the root's trusted keys */
+	char *key_img;	    /* KEYS_DIR/<key name> */
+	char *line;	    /* the sources line */
+	char *sources_img;  /* install: SOURCES_DIR/dsvm-<id>.list; stage: under APT_WORK */
+	char *receipt_path; /* under --root */
+	char *arch;
+	struct deb_list repo;	/* the repository's Packages */
+	struct deb_list status; /* the root's dpkg status */
+	struct pin *set; /* what the component installs or stages, the pinned package first */
+	size_t n_set;
+	struct pin *remove; /* install: an earlier pin's packages this one replaces */
+	size_t n_remove;
+	json_t *staged; /* stage: [{package, version, architecture, filename, size, sha256, stanza}] */
+};
+
+static void pins_free(struct pin *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].package);
+		free(v[i].version);
+	}
+	free(v);
+}
+
+static void job_done(struct apt_job *j)
+{
+	free(j->key_img);
+	free(j->line);
+	free(j->sources_img);
+	free(j->receipt_path);
+	free(j->arch);
+	deb_list_done(&j->repo);
+	deb_list_done(&j->status);
+	pins_free(j->set, j->n_set);
+	pins_free(j->remove, j->n_remove);
+	json_decref(j->staged);
+}
+
+/* An argument vector that owns what it formats. */
+struct args {
+	const char **v;
+	char **owned;
+	size_t n, cap;
+	bool oom;
+};
+
+static void args_push(struct args *a, const char *s, char *owned)
+{
+	if (!a->oom && a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 32;
+		const char **v = reallocarray(a->v, cap, sizeof(*v));
+		char **o = v ? reallocarray(a->owned, cap, sizeof(*o)) : NULL;
+
+		if (v)
+			a->v = v;
+		if (o)
+			a->owned = o;
+		if (!v || !o)
+			a->oom = true;
+		else
+			a->cap = cap;
+	}
+	if (a->oom || !s) {
+		a->oom = true;
+		free(owned);
+		return;
+	}
+	a->owned[a->n] = owned;
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+static void args_add(struct args *a, const char *s)
+{
+	args_push(a, s, NULL);
+}
+
+static void __attribute__((format(printf, 2, 3))) args_addf(struct args *a, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	args_push(a, s, s);
+}
+
+static void args_done(struct args *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->owned[i]);
+	free(a->owned);
+	free(a->v);
+}
+
+/* The last lines of apt's output, for an error message. */
+static const char *output_tail(const char *out)
+{
+	size_t n = out ? strlen(out) : 0;
+	const char *t;
+
+	if (n == 0)
+		return "(no output)";
+	t = n > OUTPUT_TAIL ? out + n - OUTPUT_TAIL : out;
+	if (t != out && strchr(t, '\n'))
+		t = strchr(t, '\n') + 1;
+	return t;
+}
+
+/* What apt's words say went wrong, as the -errno whose exit code fits. */
+static int apt_failure(const char *out)
+{
+	static const char *const unverified[] = {
+		"Hash Sum mismatch",	"is not signed", "NO_PUBKEY", "GPG error", "BADSIG",
+		"couldn't be verified", "Size mismatch"
+	};
+	static const char *const unreachable[] = { "Could not connect", "Failed to connect",
+						   "Unable to connect",
+						   "Temporary failure resolving",
+						   "Could not resolve" };
+
+	for (size_t i = 0; out && i < ARRAY_SIZE(unverified); i++)
+		if (strstr(out, unverified[i]))
+			return -EBADMSG;
+	for (size_t i = 0; out && i < ARRAY_SIZE(unreachable); i++)
+		if (strstr(out, unreachable[i]))
+			return -EHOSTUNREACH;
+	if (out && strstr(out, "Could not get lock"))
+		return -EBUSY;
+	return -EPROTO;
+}
+
+static const char *failure_hint(int e)
+{
+	switch (e) {
+	case -EBADMSG:
+		return ": apt could not verify the repository's signature with the lock's key, or "
+		       "a "
+		       "file against the signed index; check the key and what the server serves";
+	case -EHOSTUNREACH:
+		return ": the repository is unreachable; check the network or proxy";
+	case -EBUSY:
+		return ": another apt or dpkg holds the lock; run again when it is done";
+	default:
+		return "";
+	}
+}
+
+/*
+ * Run a->v inside the root. A non-zero exit is an error naming the component, its pin, the
+ * repository and the end of what the program said. *ret_output (may be NULL) gets the output.
+ */
+static int run_in_root(struct apt_job *j, const char *what, struct args *a, char **ret_output)
+{
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	if (a->oom)
+		return -ENOMEM;
+	r = installer_run(j->in, a->v, NULL, &out);
+	if (r < 0)
+		return r;
+	if (r != 0) {
+		int e = apt_failure(out);
+
+		return dsvm_set_error(j->in->ctx, e,
+				      "'%s': %s for %s=%s from '%s' failed (exit status %d)%s; its "
+				      "output ended:\n%s",
+				      j->name, what, j->package, j->version, j->repository, r,
+				      failure_hint(e), output_tail(out));
+	}
+	if (ret_output)
+		*ret_output = TAKE_PTR(out);
+	return 0;
+}
+
+/* The options every apt-get call takes. */
+static void add_apt_get(struct args *a)
+{
+	args_add(a, APT_GET);
+	args_add(a, "-q");
+	args_add(a, "-oDPkg::Lock::Timeout=60");
+	args_add(a, "-oDpkg::Use-Pty=0");
+}
+
+/* Options that make apt read the component's source alone, and (stage) keep its state private. */
+static void add_source_options(struct args *a, const struct apt_job *j)
+{
+	args_addf(a, "-oDir::Etc::sourcelist=%s", j->sources_img);
+	args_add(a, "-oDir::Etc::sourceparts=-");
+	/* Without this, an update of one source deletes every other source's lists. */
+	args_add(a, "-oAPT::Get::List-Cleanup=0");
+	args_add(a, "-oAcquire::GzipIndexes=false");
+	args_add(a, "-oAcquire::Languages=none");
+	if (j->stage) {
+		args_add(a, "-oDir::State::Lists=" APT_WORK "/lists");
+		args_add(a, "-oDir::Cache=" APT_WORK "/cache");
+	}
+}
+
+static bool is_sources_word(const char *w, size_t n, bool url)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789._/+~-";
+
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(plain, w[i]) && !(url && strchr(":@%?=&,;", w[i])))
+			return false;
+	return n > 0 && w[0] != '-';
+}
+
+/*
+ * "URL SUITE [COMPONENT...]" into the sources line: a flat repository ("URL ./", a suite ending
+ * in '/') has no components, any other needs one.
+ */
+static int sources_line(struct apt_job *j)
+{
+	const char *s = j->repository, *words[MAX_REPO_WORDS];
+	size_t lens[MAX_REPO_WORDS], n = 0;
+	_cleanup_free_ char *opts = NULL, *tail = NULL;
+
+	while (*s) {
+		size_t len;
+
+		s += strspn(s, " \t");
+		len = strcspn(s, " \t");
+		if (len == 0)
+			break;
+		if (n == MAX_REPO_WORDS || !is_sources_word(s, len, n == 0))
+			goto bad;
+		words[n] = s;
+		lens[n++] = len;
+		s += len;
+	}
+	if (n < 2 || (strncmp(words[0], "https://", 8) != 0 &&
+		      strncmp(words[0], "http://", 7) != 0 && strncmp(words[0], "file:", 5) != 0))
+		goto bad;
+	if ((words[1][lens[1] - 1] == '/') != (n == 2))
+		goto bad;
+	tail = strdup_printf("%.*s", (int)(words[n - 1] + lens[n - 1] - words[0]), words[0]);
+	opts = j->key_img ? strdup_printf("[signed-by=%s] ", j->key_img) : strdup("");
+	if (!tail || !opts)
+		return -ENOMEM;
+	j->line = strdup_printf("deb %s%s\n", opts, tail);
+	return j->line ? 0 : -ENOMEM;
+bad:
+	return dsvm_set_error(j->in->ctx, -EBADMSG,
+			      "'%s': repository '%s' is not 'URL SUITE COMPONENT...' or 'URL ./' "
+			      "(http, https or file URL; words of letters, digits and ._/+~-)",
+			      j->name, j->repository);
+}
+
+static bool is_key_name(const char *s)
+{
+	return s && *s && *s != '.' && strlen(s) < 128 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") ==
+		       strlen(s);
+}
+
+static int job_init(struct installer *in, const json_t *c, bool stage, struct apt_job *j)
+{
+	const json_t *src = json_object_get(c, "source"), *arts = json_object_get(c, "artifacts");
+	_cleanup_free_ char *receipt = NULL;
+	char id[65];
+	int r;
+
+	*j = (struct apt_job){ .in = in, .c = c, .name = str_of(c, "name"), .stage = stage };
+	j->package = str_of(src, "package");
+	j->version = str_of(src, "version");
+	j->repository = str_of(src, "repository");
+	if (!deb_name_is_valid(j->package) || !deb_version_is_valid(j->version) || !j->repository)
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': an apt source needs a package name, an exact Debian "
+				      "version and a repository (got package '%s', version '%s')",
+				      j->name, j->package ? j->package : "",
+				      j->version ? j->version : "");
+	if (json_array_size(arts) > 1)
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': an apt component has at most one artifact, its "
+				      "repository's key",
+				      j->name);
+	if (json_array_size(arts) == 1) {
+		j->key = json_array_get(arts, 0);
+		if (!is_key_name(str_of(j->key, "name")))
+			return dsvm_set_error(in->ctx, -EBADMSG, "'%s': key file name '%s' refused",
+					      j->name,
+					      str_of(j->key, "name") ? str_of(j->key, "name") : "");
+		j->key_img = strdup_printf(KEYS_DIR "/%s", str_of(j->key, "name"));
+		if (!j->key_img)
+			return -ENOMEM;
+	}
+	r = sources_line(j);
+	if (r < 0 || !j->line)
+		return r < 0 ? r : -ENOMEM;
+	r = sha256_buffer_hex(j->line, strlen(j->line), id);
+	if (r < 0)
+		return r;
+	j->sources_img = stage ? strdup(APT_WORK "/sources.list")
+			       : strdup_printf(SOURCES_DIR "/dsvm-%.12s.list", id);
+	receipt = strdup_printf(INSTALLED_DIR "/%s.json", j->name);
+	j->receipt_path = receipt ? dsvm_root_path(in->ctx, receipt) : NULL;
+	return j->sources_img && j->receipt_path ? 0 : -ENOMEM;
+}
+
+static char *host_path(struct apt_job *j, const char *img)
+{
+	return dsvm_root_path(j->in->ctx, img);
+}
+
+static int require_apt(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, APT_GET);
+
+	if (!p)
+		return -ENOMEM;
+	if (access(p, X_OK) < 0)
+		return dsvm_set_error(j->in->ctx, -ENOPKG,
+				      "'%s': no apt-get in the root '%s' ('%s' is missing): apt "
+				      "components install into a Debian or Ubuntu root (make one "
+				      "with debootstrap, or build on the VM itself with --root /)",
+				      j->name, dsvm_ctx_get_root(j->in->ctx), APT_GET);
+	return 0;
+}
+
+static int remove_if_exists(struct apt_job *j, const char *host)
+{
+	if (unlink(host) == 0) {
+		j->in->changed = true;
+		return installer_sync_dir_of(j->in, host);
+	}
+	if (errno != ENOENT)
+		return dsvm_set_error(j->in->ctx, -errno, "cannot remove '%s': %m", host);
+	return 0;
+}
+
+/*
+ * Write a file the step removes again (policy-rc.d, stage's sources list) without the step's
+ * crash point, so that DSVM_CRASH_AT=k:mid kills where the work is, after apt-get.
+ */
+static int write_scratch(struct apt_job *j, const char *host, const char *text, unsigned mode)
+{
+	int r = write_file_atomic(host, text, strlen(text), mode);
+
+	if (r < 0)
+		return dsvm_set_error(j->in->ctx, r, "cannot write '%s': %s", host, strerror(-r));
+	j->in->changed = true;
+	return 0;
+}
+
+/* Remove our policy-rc.d (a killed run's leftover, or this run's); leave anyone else's. */
+static int policy_off(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, POLICY_RC_D), *text = NULL;
+
+	if (!p)
+		return -ENOMEM;
+	if (read_file_capped(p, 4096, &text, NULL) < 0 || !strstr(text, POLICY_MARK))
+		return 0;
+	return remove_if_exists(j, p);
+}
+
+/*
+ * Maintainer scripts must not start services in a root that is not running: invoke-rc.d asks
+ * policy-rc.d, and 101 forbids. Not on --root /, where starting them is the point; an image's
+ * own policy-rc.d is left as it is.
+ */
+static int policy_on(struct apt_job *j)
+{
+	static const char text[] = "#!/bin/sh\n" POLICY_MARK "\nexit 101\n";
+	_cleanup_free_ char *p = host_path(j, POLICY_RC_D);
+
+	if (!p)
+		return -ENOMEM;
+	if (streq(dsvm_ctx_get_root(j->in->ctx), "/") || access(p, F_OK) == 0)
+		return 0;
+	return write_scratch(j, p, text, 0755);
+}
+
+static int make_dirs(struct apt_job *j, const char *const *dirs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *p = host_path(j, dirs[i]);
+		int r = p ? mkdir_parents(p, 0755) : -ENOMEM;
+
+		if (r < 0)
+			return dsvm_set_error(j->in->ctx, r, "cannot create '%s': %s",
+					      p ? p : dirs[i], strerror(-r));
+	}
+	return 0;
+}
+
+static void remove_work(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, APT_WORK);
+
+	if (p)
+		remove_tree(p);
+}
+
+/* The key into KEYS_DIR and the sources list where apt-get will read it. */
+static int write_source(struct apt_job *j)
+{
+	_cleanup_free_ char *host = host_path(j, j->sources_img);
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (!host)
+		return -ENOMEM;
+	if (j->key) {
+		r = installer_copy_to_image(j->in, j->key, j->key_img);
+		if (r < 0)
+			return r;
+	}
+	text = strdup_printf("# Written by dsvm-build: the signed repository of pinned packages.\n"
+			     "%s",
+			     j->line);
+	if (!text)
+		return -ENOMEM;
+	if (!j->stage)
+		return installer_write_if_changed(j->in, host, text, 0644);
+	return write_scratch(j, host, text, 0644);
+}
+
+static int read_status(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, DPKG_STATUS), *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	deb_list_done(&j->status);
+	r = read_file_capped(p, MAX_LIST_BYTES, &text, &len);
+	if (r < 0)
+		return dsvm_set_error(j->in->ctx, r, "'%s': cannot read dpkg's status '%s': %s",
+				      j->name, p, strerror(-r));
+	return deb_list_parse(&j->status, text, len);
+}
+
+/* dpkg was interrupted (its journal is not empty, or one of ours is half done). */
+static bool dpkg_interrupted(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, DPKG_UPDATES);
+	DIR *d = p ? opendir(p) : NULL;
+	struct dirent *de;
+	bool pending = false;
+
+	while (d && !pending && (de = readdir(d)))
+		pending = de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < j->status.n && !pending; i++)
+		pending = deb_pkg_is_half_done(&j->status.v[i]);
+	return pending;
+}
+
+static int dpkg_recover(struct apt_job *j)
+{
+	struct args a = { 0 };
+	int r;
+
+	if (!dpkg_interrupted(j))
+		return 0;
+	dsvm_warn(j->in->ctx, "'%s': dpkg was interrupted; running 'dpkg --configure -a'", j->name);
+	args_add(&a, DPKG);
+	args_add(&a, "--force-confdef");
+	args_add(&a, "--force-confold");
+	args_add(&a, "--configure");
+	args_add(&a, "-a");
+	r = run_in_root(j, "dpkg --configure -a", &a, NULL);
+	args_done(&a);
+	if (r == 0)
+		j->in->changed = true;
+	return r < 0 ? r : read_status(j);
+}
+
+/* apt-get update of the component's source alone (--error-on=any: a bad signature fails). */
+static int update_lists(struct apt_job *j)
+{
+	struct args a = { 0 };
+	int r;
+
+	add_apt_get(&a);
+	add_source_options(&a, j);
+	args_add(&a, "--error-on=any");
+	args_add(&a, "update");
+	r = run_in_root(j, "apt-get update", &a, NULL);
+	args_done(&a);
+	return r;
+}
+
+static int read_index_file(struct apt_job *j, const char *img)
+{
+	_cleanup_free_ char *p = host_path(j, img), *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_file_capped(p, MAX_LIST_BYTES, &text, &len);
+	if (r == -ENOENT)
+		return 0; /* an optional index the repository does not have */
+	if (r < 0)
+		return dsvm_set_error(j->in->ctx, r, "'%s': cannot read the package index '%s': %s",
+				      j->name, p, strerror(-r));
+	return deb_list_parse(&j->repo, text, len);
+}
+
+/* The repository's Packages, where `update` put them (apt-get indextargets says). */
+static int load_index(struct apt_job *j)
+{
+	_cleanup_free_ char *out = NULL;
+	struct args a = { 0 };
+	char *line, *save = NULL;
+	int r;
+
+	add_apt_get(&a);
+	add_source_options(&a, j);
+	args_add(&a, "indextargets");
+	args_add(&a, "--format");
+	args_add(&a, "$(FILENAME)");
+	args_add(&a, "Created-By: Packages");
+	r = run_in_root(j, "apt-get indextargets", &a, &out);
+	args_done(&a);
+	for (line = r == 0 ? strtok_r(out, "\n", &save) : NULL; line && r == 0;
+	     line = strtok_r(NULL, "\n", &save))
+		if (installer_is_clean_absolute(line))
+			r = read_index_file(j, line);
+	if (r == 0 && j->repo.n == 0)
+		r = dsvm_set_error(j->in->ctx, -EBADMSG,
+				   "'%s': repository '%s' lists no packages for this root", j->name,
+				   j->repository);
+	return r;
+}
+
+static int read_arch(struct apt_job *j)
+{
+	_cleanup_free_ char *out = NULL;
+	struct args a = { 0 };
+	int r;
+
+	args_add(&a, DPKG);
+	args_add(&a, "--print-architecture");
+	r = run_in_root(j, "dpkg --print-architecture", &a, &out);
+	args_done(&a);
+	if (r < 0 || !out)
+		return r < 0 ? r : -ENOMEM;
+	out[strcspn(out, " \t\n")] = '\0';
+	if (!deb_name_is_valid(out) && !streq(out, "i386"))
+		return dsvm_set_error(j->in->ctx, -EBADMSG,
+				      "'%s': dpkg's architecture '%s' refused", j->name, out);
+	j->arch = TAKE_PTR(out);
+	return 0;
+}
+
+static json_t *read_receipt(const char *path)
+{
+	_cleanup_free_ char *text = NULL;
+
+	if (read_file_capped(path, MAX_RECEIPT_BYTES, &text, NULL) < 0)
+		return NULL;
+	return json_loads(text, 0, NULL);
+}
+
+/* A receipt of this component written for this same pin. */
+static bool receipt_matches(const struct apt_job *j, const json_t *rc)
+{
+	const char *pkg = str_of(rc, "package"), *ver = str_of(rc, "package_version");
+	const char *repo = str_of(rc, "repository"), *action = str_of(rc, "action");
+
+	return pkg && ver && repo && action && streq(pkg, j->package) && streq(ver, j->version) &&
+	       streq(repo, j->repository) && streq(action, j->stage ? "stage" : "install");
+}
+
+static int pins_from_json(const json_t *list, struct pin **ret, size_t *ret_n)
+{
+	size_t i, n = 0;
+	const json_t *e;
+	struct pin *v = calloc(json_array_size(list) + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	json_array_foreach(list, i, e)
+	{
+		const char *p = str_of(e, "package"), *ver = str_of(e, "version");
+
+		if (!deb_name_is_valid(p) || !deb_version_is_valid(ver))
+			continue;
+		v[n].package = strdup(p);
+		v[n].version = strdup(ver);
+		if (!v[n].package || !v[n].version) {
+			pins_free(v, n + 1);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static bool pins_have(const struct pin *v, size_t n, const char *package)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(v[i].package, package))
+			return true;
+	return false;
+}
+
+/* Every apt receipt in the root (what earlier runs installed or staged), as a JSON array. */
+static json_t *apt_receipts(struct apt_job *j)
+{
+	_cleanup_free_ char *dir = host_path(j, INSTALLED_DIR);
+	DIR *d = dir ? opendir(dir) : NULL;
+	json_t *all = json_array();
+	struct dirent *de;
+
+	while (d && all && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		_cleanup_free_ char *p = NULL;
+		json_t *rc;
+
+		if (de->d_name[0] == '.' || n < 6 || !streq(de->d_name + n - 5, ".json"))
+			continue;
+		p = strdup_printf("%s/%s", dir, de->d_name);
+		rc = p ? read_receipt(p) : NULL;
+		if (rc && str_of(rc, "kind") && streq(str_of(rc, "kind"), "apt"))
+			json_array_append(all, rc);
+		json_decref(rc);
+	}
+	if (d)
+		closedir(d);
+	return all;
+}
+
+/*
+ * Remove the sources files this program wrote (SOURCES_DIR/dsvm-*.list) that no other
+ * component's receipt names: what a component used before its repository changed, or a failed
+ * attempt left. apt-get install reads every source, and a stale one may serve other bytes.
+ */
+static int remove_stale_sources(struct apt_job *j, const json_t *receipts)
+{
+	_cleanup_free_ char *dir = host_path(j, SOURCES_DIR);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	int r = 0;
+
+	while (d && r == 0 && (de = readdir(d))) {
+		_cleanup_free_ char *img = NULL, *p = NULL;
+		bool used = false;
+		const json_t *rc;
+		size_t i;
+
+		if (strncmp(de->d_name, "dsvm-", 5) != 0 || !strstr(de->d_name, ".list"))
+			continue;
+		img = strdup_printf(SOURCES_DIR "/%s", de->d_name);
+		if (!img)
+			return -ENOMEM;
+		json_array_foreach(receipts, i, rc) used |=
+			!streq(str_of(rc, "name") ? str_of(rc, "name") : "", j->name) &&
+			str_of(rc, "sources") && streq(str_of(rc, "sources"), img);
+		if (used || (j->sources_img && streq(img, j->sources_img)))
+			continue;
+		p = strdup_printf("%s/%s", dir, de->d_name);
+		r = p ? remove_if_exists(j, p) : -ENOMEM;
+	}
+	if (d)
+		closedir(d);
+	return r;
+}
+
+/* The set: the index's stanzas idx[0..n). */
+static int set_from_index(struct apt_job *j, const size_t *idx, size_t n)
+{
+	pins_free(j->set, j->n_set);
+	j->n_set = 0;
+	j->set = calloc(n, sizeof(*j->set));
+	if (!j->set)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct deb_pkg *p = &j->repo.v[idx[i]];
+
+		j->set[i].package = strdup(p->package);
+		j->set[i].version = strdup(p->version);
+		j->n_set++;
+		if (!j->set[i].package || !j->set[i].version)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Work the set out from the repository's index and the root's status (lib/debian.c). */
+static int compute_set(struct apt_job *j, size_t **ret_idx)
+{
+	json_t *receipts = apt_receipts(j);
+	struct deb_closure_input ci = { .repo = &j->repo,
+					.installed = &j->status,
+					.arch = j->arch };
+	const char **ours = NULL;
+	const json_t *rc, *e;
+	size_t *idx = NULL, i, k, total = 0;
+	int n, r;
+
+	/* Packages an earlier run installed do not count as the root's own. */
+	json_array_foreach(receipts, i, rc) total += json_array_size(json_object_get(rc, "package"
+											 "s"));
+	ours = calloc(total + 1, sizeof(char *));
+	json_array_foreach(receipts, i, rc) json_array_foreach(json_object_get(rc, "packages"), k,
+							       e) if (ours && str_of(e, "package"))
+		ours[ci.n_ours++] = str_of(e, "package");
+	ci.ours = ours;
+	n = receipts && ours ? deb_closure(&ci, j->package, j->version, &idx) : -ENOMEM;
+	free(ours);
+	json_decref(receipts);
+	if (n == -ENOENT)
+		return dsvm_set_error(j->in->ctx, -ENOENT,
+				      "'%s': %s=%s (architecture %s or all) is not in repository "
+				      "'%s': check the pin against the repository's Packages",
+				      j->name, j->package, j->version, j->arch, j->repository);
+	if (n < 0)
+		return n;
+	r = set_from_index(j, idx, (size_t)n);
+	if (r < 0) {
+		free(idx);
+		return r;
+	}
+	*ret_idx = idx;
+	return 0;
+}
+
+static int write_json(struct installer *in, const char *path, json_t *o)
+{
+	_cleanup_free_ char *text = NULL, *line = NULL;
+
+	if (!o)
+		return -ENOMEM;
+	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	line = text ? strdup_printf("%s\n", text) : NULL;
+	return line ? installer_write_if_changed(in, path, line, 0644) : -ENOMEM;
+}
+
+static json_t *pins_json(const struct pin *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "package", v[i].package, "version",
+						   v[i].version));
+	return a;
+}
+
+/* The receipt: the pin, its repository, and the set (stage: with the staged files). */
+static int write_receipt(struct apt_job *j)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:o}", "name", j->name,
+			      "kind", "apt", "version", str_of(j->c, "version"), "action",
+			      j->stage ? "stage" : "install", "package", j->package,
+			      "package_version", j->version, "repository", j->repository, "sources",
+			      j->stage ? APT_REPO : j->sources_img, "packages",
+			      j->stage ? json_incref(j->staged) : pins_json(j->set, j->n_set));
+
+	if (o && j->n_remove)
+		json_object_set_new(o, "replaces", pins_json(j->remove, j->n_remove));
+	return write_json(j->in, j->receipt_path, o);
+}
+
+/* Install: every package of the set installed at its version and held. */
+static bool set_in_place(struct apt_job *j)
+{
+	_cleanup_free_ char *p = host_path(j, DPKG_STATUS);
+
+	if (!p || j->n_set == 0 || read_status(j) < 0 || dpkg_interrupted(j))
+		return false;
+	for (size_t i = 0; i < j->n_set; i++) {
+		const struct deb_pkg *q =
+			deb_list_find_installed(&j->status, j->set[i].package, j->set[i].version);
+
+		if (!q || !deb_pkg_is_held(q))
+			return false;
+	}
+	for (size_t i = 0; i < j->n_remove; i++)
+		if (deb_list_find_installed(&j->status, j->remove[i].package, NULL))
+			return false;
+	return true;
+}
+
+/* apt-mark hold/unhold of the named packages. */
+static int apt_mark(struct apt_job *j, const char *verb, const struct pin *v, size_t n,
+		    bool only_held)
+{
+	struct args a = { 0 };
+	size_t k = 0;
+	int r;
+
+	args_add(&a, APT_MARK);
+	args_add(&a, verb);
+	for (size_t i = 0; i < n; i++) {
+		const struct deb_pkg *q = deb_list_find_installed(&j->status, v[i].package, NULL);
+
+		if (only_held && !(q && deb_pkg_is_held(q)))
+			continue;
+		args_add(&a, v[i].package);
+		k++;
+	}
+	r = k ? run_in_root(j, verb[0] == 'h' ? "apt-mark hold" : "apt-mark unhold", &a, NULL) : 0;
+	args_done(&a);
+	return r;
+}
+
+/*
+ * apt-get install of the whole set as name=version (downgrades allowed: the pin is the truth),
+ * and name- for an earlier pin's packages, in one transaction. Downloads go to a private
+ * directory, not the image's apt cache.
+ */
+static int apt_get_install(struct apt_job *j)
+{
+	static const char *const dirs[] = { APT_WORK "/archives/partial" };
+	struct args a = { 0 };
+	int r = make_dirs(j, dirs, ARRAY_SIZE(dirs));
+
+	if (r < 0)
+		return r;
+	add_apt_get(&a);
+	args_add(&a, "-y");
+	args_add(&a, "--no-install-recommends");
+	args_add(&a, "--allow-downgrades");
+	args_add(&a, "-oDir::Cache::archives=" APT_WORK "/archives/");
+	args_add(&a, "-oDpkg::Options::=--force-confdef");
+	args_add(&a, "-oDpkg::Options::=--force-confold");
+	args_add(&a, "install");
+	for (size_t i = 0; i < j->n_set; i++)
+		args_addf(&a, "%s=%s", j->set[i].package, j->set[i].version);
+	for (size_t i = 0; i < j->n_remove; i++)
+		if (deb_list_find_installed(&j->status, j->remove[i].package, NULL))
+			args_addf(&a, "%s-", j->remove[i].package);
+	r = run_in_root(j, "apt-get install", &a, NULL);
+	args_done(&a);
+	return r;
+}
+
+/* Load the set (and what it replaces) from a receipt written for this same pin. */
+static int pins_from_receipt(struct apt_job *j, const json_t *old)
+{
+	int r;
+
+	if (!old || !receipt_matches(j, old))
+		return 0;
+	r = pins_from_json(json_object_get(old, "packages"), &j->set, &j->n_set);
+	return r < 0 ? r
+		     : pins_from_json(json_object_get(old, "replaces"), &j->remove, &j->n_remove);
+}
+
+/*
+ * The set and what it replaces: the receipt's when it was written for this pin (a redone step
+ * installs what the first attempt meant to); otherwise worked out now, with an earlier pin's
+ * packages that are not in it to be removed, and recorded before anything changes.
+ */
+static int plan_install(struct apt_job *j, const json_t *old)
+{
+	struct pin *prev = NULL;
+	size_t *idx = NULL, n_prev = 0;
+	int r;
+
+	if (j->n_set > 0)
+		return 0;
+	r = load_index(j);
+	if (r == 0)
+		r = compute_set(j, &idx);
+	free(idx);
+	if (r == 0 && old && str_of(old, "action") && streq(str_of(old, "action"), "install"))
+		r = pins_from_json(json_object_get(old, "packages"), &prev, &n_prev);
+	if (r == 0) {
+		pins_free(j->remove, j->n_remove);
+		j->n_remove = 0;
+		j->remove = calloc(n_prev + 1, sizeof(*j->remove));
+		r = j->remove ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < n_prev; i++)
+		if (!pins_have(j->set, j->n_set, prev[i].package)) {
+			j->remove[j->n_remove++] = prev[i];
+			prev[i] = (struct pin){ 0 };
+		}
+	pins_free(prev, n_prev);
+	return r < 0 ? r : write_receipt(j);
+}
+
+static int install_set(struct apt_job *j, const json_t *old)
+{
+	int r = read_status(j);
+
+	if (r == 0)
+		r = dpkg_recover(j);
+	if (r == 0)
+		r = update_lists(j);
+	if (r == 0)
+		r = read_arch(j);
+	if (r == 0)
+		r = plan_install(j, old);
+	/* A hold from an earlier pin would make apt refuse the change. */
+	if (r == 0)
+		r = apt_mark(j, "unhold", j->set, j->n_set, true);
+	if (r == 0)
+		r = apt_mark(j, "unhold", j->remove, j->n_remove, true);
+	if (r == 0)
+		r = apt_get_install(j);
+	if (r < 0)
+		return r;
+	j->in->changed = true;
+	dsvm_journal_crash_point(j->in->journal, j->in->step);
+	/* The whole set: the top package held alone lets an upgrade split module and libraries. */
+	return apt_mark(j, "hold", j->set, j->n_set, false);
+}
+
+int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest)
+{
+	struct apt_job j;
+	json_t *old = NULL;
+	int r = job_init(in, c, false, &j), r2;
+
+	if (r == 0)
+		r = require_apt(&j);
+	if (r == 0)
+		r = policy_off(&j);
+	if (r == 0) {
+		json_t *receipts = apt_receipts(&j);
+
+		r = receipts ? remove_stale_sources(&j, receipts) : -ENOMEM;
+		json_decref(receipts);
+	}
+	if (r == 0)
+		r = write_source(&j);
+	if (r == 0) {
+		old = read_receipt(j.receipt_path);
+		r = pins_from_receipt(&j, old);
+	}
+	if (r == 0 && !set_in_place(&j)) {
+		remove_work(&j);
+		r = policy_on(&j);
+		if (r == 0)
+			r = install_set(&j, old);
+		/* Also after a failure: the image must not keep forbidding services. */
+		r2 = policy_off(&j);
+		if (r == 0)
+			r = r2;
+		remove_work(&j);
+	}
+	json_decref(old);
+	if (r == 0 && !(*ret_dest = strdup_printf(INSTALLED_DIR "/%s.json", j.name)))
+		r = -ENOMEM;
+	job_done(&j);
+	return r;
+}
+
+/* The offline repository's name for a .deb: its hash's start and the repository's file name. */
+static char *staged_name(const struct deb_pkg *p)
+{
+	const char *base = p->filename ? strrchr(p->filename, '/') : NULL;
+	size_t n;
+
+	base = base ? base + 1 : p->filename;
+	n = base ? strlen(base) : 0;
+	if (n < 5 || n > 200 || base[0] == '.' || !streq(base + n - 4, ".deb") ||
+	    strspn(base, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~%-") !=
+		    n)
+		return NULL;
+	return strdup_printf("%.16s-%s", p->sha256, base);
+}
+
+/* The stanza as the repository signed it, with Filename pointing into the offline repository. */
+static char *stanza_with_filename(const char *stanza, const char *name)
+{
+	char *out = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&out, &size);
+
+	if (!f)
+		return NULL;
+	for (const char *s = stanza; *s;) {
+		size_t n = strcspn(s, "\n");
+
+		if (strncasecmp(s, "Filename:", 9) == 0)
+			fprintf(f, "Filename: ./%s\n", name);
+		else
+			fprintf(f, "%.*s\n", (int)n, s);
+		s += n + (s[n] == '\n');
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* apt-get download of the set into APT_WORK/debs; apt checks each file against the index. */
+static int download_set(struct apt_job *j)
+{
+	struct args a = { 0 };
+	int r;
+
+	/* apt-get download writes to its working directory. */
+	args_add(&a, "/bin/sh");
+	args_add(&a, "-c");
+	args_add(&a, "cd \"$1\" && shift && exec \"$@\"");
+	args_add(&a, "sh");
+	args_add(&a, APT_WORK "/debs");
+	add_apt_get(&a);
+	add_source_options(&a, j);
+	/* The fetcher runs as _apt, which may not write into this root-owned directory. */
+	args_add(&a, "-oAPT::Sandbox::User=root");
+	args_add(&a, "download");
+	for (size_t i = 0; i < j->n_set; i++)
+		args_addf(&a, "%s=%s", j->set[i].package, j->set[i].version);
+	r = run_in_root(j, "apt-get download", &a, NULL);
+	args_done(&a);
+	return r;
+}
+
+/* fsync a file, then rename it to dest (both host paths). */
+static int move_into_repo(struct apt_job *j, const char *src, const char *dest)
+{
+	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return dsvm_set_error(j->in->ctx, -errno, "cannot sync '%s': %m", src);
+	dsvm_journal_crash_point(j->in->journal, j->in->step);
+	if (rename(src, dest) < 0)
+		return dsvm_set_error(j->in->ctx, -errno, "cannot move '%s' into place: %m", dest);
+	j->in->changed = true;
+	return installer_sync_dir_of(j->in, dest);
+}
+
+/* The downloaded file whose sha256 is hex (the index's), or NULL. */
+static char *find_download(const char *dir, const char *hex)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL, h[65];
+
+	while (d && !found && (de = readdir(d))) {
+		char *p = de->d_name[0] == '.' ? NULL : strdup_printf("%s/%s", dir, de->d_name);
+
+		if (p && sha256_file_hex(p, h) == 0 && streq(h, hex))
+			found = p;
+		else
+			free(p);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Each downloaded .deb, checked against the signed index once more, into the offline repository. */
+static int stage_files(struct apt_job *j, const size_t *idx)
+{
+	_cleanup_free_ char *debs = host_path(j, APT_WORK "/debs"), *repo = host_path(j, APT_REPO);
+
+	if (!debs || !repo || !(j->staged = json_array()))
+		return -ENOMEM;
+	for (size_t i = 0; i < j->n_set; i++) {
+		const struct deb_pkg *p = &j->repo.v[idx[i]];
+		_cleanup_free_ char *name = NULL, *src = NULL, *dest = NULL, *stanza = NULL;
+		int r;
+
+		if (!p->sha256 || !is_sha256_hex(p->sha256) || !(name = staged_name(p)))
+			return dsvm_set_error(j->in->ctx, -EBADMSG,
+					      "'%s': repository '%s' gives %s=%s no usable SHA256 "
+					      "and Filename",
+					      j->name, j->repository, p->package, p->version);
+		src = find_download(debs, p->sha256);
+		if (!src)
+			return dsvm_set_error(j->in->ctx, -EBADMSG,
+					      "'%s': apt-get download gave no file with the sha256 "
+					      "of %s=%s (%s) in repository '%s'",
+					      j->name, p->package, p->version, p->sha256,
+					      j->repository);
+		dest = strdup_printf("%s/%s", repo, name);
+		stanza = stanza_with_filename(p->stanza, name);
+		if (!dest || !stanza)
+			return -ENOMEM;
+		r = move_into_repo(j, src, dest);
+		if (r < 0)
+			return r;
+		json_array_append_new(j->staged,
+				      json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:s}", "package",
+						p->package, "version", p->version, "architecture",
+						p->architecture, "filename", name, "size",
+						(json_int_t)p->size, "sha256", p->sha256, "stanza",
+						stanza));
+	}
+	return 0;
+}
+
+/* A stage receipt for this pin whose files are all in the offline repository, unchanged. */
+static bool staged_in_place(struct apt_job *j, const json_t *old)
+{
+	_cleanup_free_ char *repo = host_path(j, APT_REPO);
+	const json_t *e;
+	size_t i;
+
+	if (!repo || !old || !receipt_matches(j, old) ||
+	    json_array_size(json_object_get(old, "packages")) == 0)
+		return false;
+	json_array_foreach(json_object_get(old, "packages"), i, e)
+	{
+		const char *name = str_of(e, "filename"), *sha = str_of(e, "sha256");
+		_cleanup_free_ char *p = NULL;
+		char hex[65];
+
+		if (!name || strchr(name, '/') || !sha ||
+		    !(p = strdup_printf("%s/%s", repo, name)) || sha256_file_hex(p, hex) < 0 ||
+		    !streq(hex, sha))
+			return false;
+	}
+	return true;
+}
+
+static int stage_set(struct apt_job *j)
+{
+	static const char *const dirs[] = { APT_WORK "/lists/partial",
+					    APT_WORK "/cache/archives/partial", APT_WORK "/debs",
+					    APT_REPO };
+	size_t *idx = NULL;
+	int r = make_dirs(j, dirs, ARRAY_SIZE(dirs));
+
+	if (r == 0)
+		r = write_source(j);
+	if (r == 0)
+		r = update_lists(j);
+	if (r == 0)
+		r = load_index(j);
+	if (r == 0)
+		r = read_status(j);
+	if (r == 0)
+		r = read_arch(j);
+	if (r == 0)
+		r = compute_set(j, &idx);
+	if (r == 0)
+		r = download_set(j);
+	if (r == 0)
+		r = stage_files(j, idx);
+	free(idx);
+	return r < 0 ? r : write_receipt(j);
+}
+
+/* A staged component's receipt written for what the lock now pins, or NULL. */
+static json_t *current_stage_receipt(struct installer *in, const json_t *c)
+{
+	struct apt_job j;
+	_cleanup_free_ char *img = strdup_printf(INSTALLED_DIR "/%s.json", str_of(c, "name"));
+	_cleanup_free_ char *path = img ? dsvm_root_path(in->ctx, img) : NULL;
+	json_t *rc = path ? read_receipt(path) : NULL;
+	const json_t *src = json_object_get(c, "source");
+
+	j = (struct apt_job){ .package = str_of(src, "package"),
+			      .version = str_of(src, "version"),
+			      .repository = str_of(src, "repository"),
+			      .stage = true };
+	if (rc && j.package && j.version && j.repository && receipt_matches(&j, rc))
+		return rc;
+	json_decref(rc);
+	return NULL;
+}
+
+static int cmp_stanza(const void *a, const void *b)
+{
+	return strcmp(str_of(*(json_t *const *)a, "filename"), str_of(*(json_t *const *)b, "filenam"
+											   "e"));
+}
+
+/* Packages: every staged stanza once, in file name order. */
+static char *packages_text(const json_t *entries)
+{
+	size_t n = json_array_size(entries), len = 1;
+	const json_t **v = calloc(n + 1, sizeof(*v));
+	char *text;
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = json_array_get(entries, i);
+		len += strlen(str_of(v[i], "stanza")) + 1;
+	}
+	qsort(v, n, sizeof(*v), cmp_stanza);
+	text = calloc(1, len);
+	for (size_t i = 0; text && i < n; i++) {
+		if (i > 0 && streq(str_of(v[i], "filename"), str_of(v[i - 1], "filename")))
+			continue;
+		if (*text)
+			strcat(text, "\n");
+		strcat(text, str_of(v[i], "stanza"));
+	}
+	free(v);
+	return text;
+}
+
+static int write_repo_file(struct installer *in, const char *name, const char *text)
+{
+	_cleanup_free_ char *img = strdup_printf(APT_REPO "/%s", name);
+	_cleanup_free_ char *host = img ? dsvm_root_path(in->ctx, img) : NULL;
+
+	return host ? installer_write_if_changed(in, host, text, 0644) : -ENOMEM;
+}
+
+/*
+ * Packages and Release for apt ([trusted=yes]: the index is as trustworthy as the disk holding
+ * it; every stanza is the signed repository's, so apt still checks each .deb's SHA256), and
+ * index.json for firstboot: per staged component, its packages with file, size and sha256.
+ * Release has a fixed Date: apt warns without one, and the same files give the same bytes.
+ */
+static int write_repo_index(struct installer *in, const json_t *entries, json_t *components)
+{
+	_cleanup_free_ char *packages = packages_text(entries), *release = NULL;
+	json_t *index;
+	char hex[65];
+	int r;
+
+	if (!packages || sha256_buffer_hex(packages, strlen(packages), hex) < 0) {
+		json_decref(components);
+		return -ENOMEM;
+	}
+	release = strdup_printf("Origin: dsvm\nLabel: dsvm offline driver packages\n"
+				"Suite: dsvm-offline\nCodename: dsvm-offline\n"
+				"Date: Thu, 01 Jan 1970 00:00:00 UTC\n"
+				"SHA256:\n %s %zu Packages\n",
+				hex, strlen(packages));
+	index = json_pack("{s:s, s:o}", "sources", "deb [trusted=yes] file:" APT_REPO " ./",
+			  "components", components);
+	if (!release || !index) {
+		json_decref(index);
+		return -ENOMEM;
+	}
+	r = write_repo_file(in, "Packages", packages);
+	if (r == 0)
+		r = write_repo_file(in, "Release", release);
+	if (r < 0) {
+		json_decref(index);
+		return r;
+	}
+	{
+		_cleanup_free_ char *host = dsvm_root_path(in->ctx, APT_REPO "/index.json");
+
+		return host ? write_json(in, host, index) : (json_decref(index), -ENOMEM);
+	}
+}
+
+static bool is_referenced(const json_t *entries, const char *name)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(entries, i, e) if (streq(str_of(e, "filename"), name)) return true;
+	return false;
+}
+
+/* Remove .debs no staged component of the lock refers to any more (an earlier pin's). */
+static int remove_unreferenced(struct installer *in, const json_t *entries)
+{
+	_cleanup_free_ char *repo = dsvm_root_path(in->ctx, APT_REPO);
+	DIR *d = repo ? opendir(repo) : NULL;
+	struct dirent *de;
+	int r = 0;
+
+	while (d && r == 0 && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		_cleanup_free_ char *p = NULL;
+
+		if (n < 5 || !streq(de->d_name + n - 4, ".deb") ||
+		    is_referenced(entries, de->d_name))
+			continue;
+		p = strdup_printf("%s/%s", repo, de->d_name);
+		if (!p)
+			r = -ENOMEM;
+		else if (unlink(p) < 0)
+			r = dsvm_set_error(in->ctx, -errno, "cannot remove '%s': %m", p);
+		else
+			in->changed = true;
+	}
+	if (d)
+		closedir(d);
+	return r == 0 && repo ? installer_sync_dir_of(in, repo) : r;
+}
+
+/* The offline repository's index, from the receipts of every component the lock stages. */
+static int rebuild_repo_index(struct installer *in)
+{
+	json_t *entries = json_array(), *components = json_array();
+	const json_t *c;
+	size_t i;
+	int r;
+
+	if (!entries || !components) {
+		json_decref(entries);
+		json_decref(components);
+		return -ENOMEM;
+	}
+	json_array_foreach(json_object_get(in->lock, "components"), i, c)
+	{
+		const char *kind = str_of(c, "kind"), *action = str_of(c, "action");
+		json_t *rc, *pkgs;
+		const json_t *e;
+		size_t k;
+
+		if (!kind || !action || !streq(kind, "apt") || !streq(action, "stage") ||
+		    !(rc = current_stage_receipt(in, c)))
+			continue;
+		pkgs = json_array();
+		json_array_foreach(json_object_get(rc, "packages"), k, e)
+		{
+			json_array_append(entries, (json_t *)e);
+			json_array_append_new(
+				pkgs, json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "package",
+						json_object_get(e, "package"), "version",
+						json_object_get(e, "version"), "architecture",
+						json_object_get(e, "architecture"), "filename",
+						json_object_get(e, "filename"), "size",
+						json_object_get(e, "size"), "sha256",
+						json_object_get(e, "sha256")));
+		}
+		json_array_append_new(components,
+				      json_pack("{s:s, s:O?, s:s, s:s, s:o}", "name",
+						str_of(c, "name"), "driver_kinds",
+						json_object_get(c, "driver_kinds"), "package",
+						str_of(rc, "package"), "version",
+						str_of(rc, "package_version"), "packages", pkgs));
+		json_decref(rc);
+	}
+	r = write_repo_index(in, entries, components);
+	if (r == 0)
+		r = remove_unreferenced(in, entries);
+	json_decref(entries);
+	return r;
+}
+
+int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest)
+{
+	struct apt_job j;
+	json_t *old = NULL;
+	int r = job_init(in, c, true, &j);
+
+	if (r == 0)
+		r = require_apt(&j);
+	if (r == 0)
+		r = policy_off(&j);
+	if (r == 0) {
+		old = read_receipt(j.receipt_path);
+		if (!staged_in_place(&j, old)) {
+			remove_work(&j);
+			r = stage_set(&j);
+			remove_work(&j);
+		}
+		json_decref(old);
+	}
+	if (r == 0) {
+		dsvm_journal_crash_point(in->journal, in->step);
+		r = rebuild_repo_index(in);
+	}
+	if (r == 0 && !(*ret_dest = strdup(APT_REPO)))
+		r = -ENOMEM;
+	job_done(&j);
+	return r;
+}

@@ -1,0 +1,306 @@
+#!/bin/sh
+# apt components, end to end, with the real dsvm-build on a real Debian root: small .debs built
+# here (two driver kinds, each a kernel-module package, a library and a meta package depending
+# on both at the same version, versions 1.0-1 and 2.0-1, Conflicts between the kinds), a flat
+# repository signed by tests/tools/make-apt-repo.sh and served on 127.0.0.1, an edition written
+# here whose kind-a driver is installed and kind-b driver staged (--all-driver-kinds), and a
+# `debootstrap --variant=minbase` root (tests/tools/debootstrap-root.sh, cached).
+# Asserts: a tampered .deb and a repository signed by another key are refused with nothing
+# installed and no policy-rc.d left; the pinned 1.0-1 set is installed (not the newer 2.0-1)
+# and held, services were forbidden while it installed, the root's other apt lists survive;
+# kind b's .debs are staged with Packages, Release and index.json that match them; a second run
+# changes nothing and asks the server for nothing; a held 2.0-1 is switched back to the pin;
+# a kill after apt-get and before the hold, a kill at the step's start and one mid-step, and a
+# half-unpacked package all end installed and held after a rerun; with the server stopped and
+# no network, apt installs kind b from the offline repository, swapping kinds in one
+# transaction.
+set -eu
+top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${DSVM_BUILD:-$top/build}/dsvm-build
+for tool in debootstrap apt-ftparchive gpg dpkg-deb zstd jq python3 flock unshare chroot; do
+	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "skip: apt runs chrooted into a debootstrap root: needs root"; exit 77; }
+start=$(date +%s)
+work=$(mktemp -d)
+testhttpd_pid=
+trap '[ -z "$testhttpd_pid" ] || kill "$testhttpd_pid" 2>/dev/null; rm -rf "$work"' EXIT
+. "$top/tests/tools/testhttpd.sh"
+. "$top/tests/tools/check.sh"
+in_root() { # ROOT COMMAND...: run in the root as apt would see it
+	_r=$1
+	shift
+	chroot "$_r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive "$@"
+}
+# "version status-abbrev" of a package in a root ("ii" installed, "hi" installed and held).
+state() { in_root "$1" dpkg-query -W -f '${Version} ${db:Status-Abbrev}' "$2" 2>/dev/null | sed 's/ *$//' || true; }
+held() { in_root "$1" apt-mark showhold | sort | tr '\n' ' ' | sed 's/ $//'; }
+new_root() {
+	sh "$top/tests/tools/debootstrap-root.sh" "$1" || {
+		rc=$?
+		[ "$rc" -ne 69 ] || { echo "skip: cannot make a debootstrap root (deb.debian.org unreachable?)"; exit 77; }
+		echo "FAIL: debootstrap-root.sh: exit $rc"
+		exit 1
+	}
+}
+
+# The packages: kinds a and b, versions 1.0-1 and 2.0-1. The module's postinst asks
+# policy-rc.d whether it may start a service and records the answer.
+debs=$work/debs
+mkdir -p "$debs"
+mkdeb() { # NAME VERSION ARCH DEPENDS CONFLICTS [POSTINST]
+	d=$work/pkg
+	rm -rf "$d"
+	mkdir -p "$d/DEBIAN" "$d/usr/share/dsvm-test"
+	printf '%s %s\n' "$1" "$2" >"$d/usr/share/dsvm-test/$1"
+	{
+		echo "Package: $1"
+		echo "Version: $2"
+		echo "Architecture: $3"
+		echo "Maintainer: dsvm tests <tests@dsvm.invalid>"
+		[ -z "$4" ] || echo "Depends: $4"
+		echo "Conflicts: $5"
+		echo "Description: dsvm test package $1"
+	} >"$d/DEBIAN/control"
+	if [ -n "${6:-}" ]; then
+		printf '%s\n' "$6" >"$d/DEBIAN/postinst"
+		chmod 0755 "$d/DEBIAN/postinst"
+	fi
+	dpkg-deb --root-owner-group -Zgzip -b "$d" "$debs/$1_$2_$3.deb" >/dev/null
+}
+postinst='#!/bin/sh
+set -e
+mkdir -p /var/lib/dsvm-test
+if [ -x /usr/sbin/policy-rc.d ]; then
+	rc=0
+	/usr/sbin/policy-rc.d dsvm-test.service start || rc=$?
+	echo "$rc" >/var/lib/dsvm-test/policy
+else
+	echo none >/var/lib/dsvm-test/policy
+fi'
+arch=$(dpkg --print-architecture)
+for k in a b; do
+	o=b
+	[ "$k" = a ] || o=a
+	for v in 1.0-1 2.0-1; do
+		mkdeb "dsvm-test-kmod-$k" "$v" "$arch" "" "dsvm-test-kmod-$o" "$postinst"
+		mkdeb "libdsvm-test-$k" "$v" all "" "libdsvm-test-$o"
+		mkdeb "dsvm-test-driver-$k" "$v" all "dsvm-test-kmod-$k (= $v), libdsvm-test-$k (= $v)" \
+			"dsvm-test-driver-$o"
+	done
+done
+
+# Repositories: the good one; the same debs signed by another key; a copy whose kind-a module
+# was changed after signing (same size, other bytes).
+www=$work/www
+sh "$top/tests/tools/make-apt-repo.sh" "$www/repo" "$work/keys" "$debs"/*.deb
+sh "$top/tests/tools/make-apt-repo.sh" "$www/otherkey" "$work/keys2" "$debs"/*.deb
+cp -r "$www/repo" "$www/tampered"
+printf 'X' | dd of="$www/tampered/dsvm-test-kmod-a_1.0-1_${arch}.deb" bs=1 seek=100 conv=notrunc 2>/dev/null
+check "make-apt-repo.sh is idempotent" sh -c '
+	before=$(ls -l --time-style=+%s.%N "$1" | md5sum)
+	sh "$2/tests/tools/make-apt-repo.sh" "$1" "$3" "$4"/*.deb
+	[ "$before" = "$(ls -l --time-style=+%s.%N "$1" | md5sum)" ]' sh "$www/repo" "$top" "$work/keys" "$debs"
+testhttpd_start "$work" --dir "$www" || exit 1
+base=http://127.0.0.1:$testhttpd_port/files
+
+# An edition per repository; every one pins kind a 1.0-1 (installed) and kind b 1.0-1 (staged).
+edition() { # NAME REPO-DIR -> $work/NAME/lock.json, fetched into $work/cache
+	m=$work/$1/manifests
+	mkdir -p "$m/editions" "$m/components" "$m/keys"
+	cp "$work/keys/test-archive-key.gpg" "$m/keys/"
+	cat >"$m/editions/x.yaml" <<YAML
+edition: apt-test
+os: ubuntu-22.04
+platform: linux
+arch: [x86_64]
+driver_kinds: [none, nvidia-open, nvidia-proprietary]
+include: [../components/drivers.yaml]
+YAML
+	for k in a b; do
+		kind=nvidia-open
+		[ "$k" = a ] || kind=nvidia-proprietary
+		cat <<YAML
+  - name: test-driver-$k
+    kind: apt
+    version: "580.95.05"
+    stage: true
+    driver: {kind: $kind, branch: "1"}
+    source:
+      package: dsvm-test-driver-$k
+      version: "1.0-1"
+      repository: "$base/$2 ./"
+      key: ../keys/test-archive-key.gpg
+YAML
+	done | { echo "components:"; cat; } >"$m/components/drivers.yaml"
+	"$bin" resolve "$m/editions/x.yaml" --catalog "$top/manifests/hardware" \
+		--driver-kind nvidia-open --all-driver-kinds -o "$work/$1/lock.json" 2>"$work/err" ||
+		{ echo "FAIL: resolve $1: $(cat "$work/err")"; exit 1; }
+	"$bin" fetch "$work/$1/lock.json" --cache "$work/cache" 2>"$work/err" ||
+		{ echo "FAIL: fetch $1: $(cat "$work/err")"; exit 1; }
+}
+edition good repo
+edition otherkey otherkey
+edition tampered tampered
+lock=$work/good/lock.json
+check "lock: a installed, b staged" [ "$(jq -c '[.components[] | [.name, .action]]' "$lock")" = \
+	'[["test-driver-a","install"],["test-driver-b","stage"]]' ]
+inst() { "$bin" install "$1" --cache "$work/cache" --root "$2" --no-systemctl --json; }
+
+root=$work/root
+new_root "$root"
+lists_before=$(cd "$root/var/lib/apt/lists" && sha256sum deb.debian.org_*)
+
+# Refused: a .deb changed after signing, a repository signed by another key.
+rc=0
+inst "$work/tampered/lock.json" "$root" >/dev/null 2>"$work/err" || rc=$?
+check "tampered .deb: exit $rc, want 65" [ "$rc" -eq 65 ]
+check "tampered .deb: message: $(cat "$work/err")" grep -q "Hash Sum mismatch" "$work/err"
+check "tampered .deb: message names the pin" grep -q "'test-driver-a': apt-get install for dsvm-test-driver-a=1.0-1 from '$base/tampered ./'" "$work/err"
+check "tampered .deb: nothing installed" [ -z "$(state "$root" dsvm-test-kmod-a)$(state "$root" dsvm-test-driver-a)" ]
+check "tampered .deb: no policy-rc.d left" [ ! -e "$root/usr/sbin/policy-rc.d" ]
+rc=0
+inst "$work/otherkey/lock.json" "$root" >/dev/null 2>"$work/err" || rc=$?
+check "other key: exit $rc, want 65" [ "$rc" -eq 65 ]
+check "other key: message: $(cat "$work/err")" grep -Eq "NO_PUBKEY|not signed" "$work/err"
+check "other key: nothing installed" [ -z "$(state "$root" dsvm-test-driver-a)" ]
+
+# Install.
+inst "$lock" "$root" >"$work/out.json" 2>"$work/err" || no "install: $(cat "$work/err")"
+steps=$(jq .steps "$work/out.json")
+check "install: $(cat "$work/out.json")" [ "$(jq -c '[.steps, .installed, .staged, .unchanged]' "$work/out.json")" = "[4,3,1,0]" ]
+for p in dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a; do
+	check "$p: '$(state "$root" $p)', want pinned, installed and held" [ "$(state "$root" $p)" = "1.0-1 hi" ]
+done
+check "held: '$(held "$root")'" [ "$(held "$root")" = "dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a" ]
+check "services forbidden while installing" [ "$(cat "$root/var/lib/dsvm-test/policy" 2>/dev/null)" = 101 ]
+check "no policy-rc.d left" [ ! -e "$root/usr/sbin/policy-rc.d" ]
+check "key in /etc/dsvm/keys" cmp -s "$work/keys/test-archive-key.gpg" "$root/etc/dsvm/keys/test-archive-key.gpg"
+check "one sources file, the good repository's, signed-by the key: $(cat "$root"/etc/apt/sources.list.d/dsvm-*.list)" \
+	[ "$(grep -h '^deb' "$root"/etc/apt/sources.list.d/dsvm-*.list)" = "deb [signed-by=/etc/dsvm/keys/test-archive-key.gpg] $base/repo ./" ]
+check "the root's other apt lists survive" [ "$lists_before" = "$(cd "$root/var/lib/apt/lists" && sha256sum deb.debian.org_*)" ]
+check "no downloads left in the image" [ -z "$(find "$root/var/cache/apt/archives" "$root/var/lib/dsvm/journal" -name '*.deb')" ]
+check "receipt lists the set" [ "$(jq -r '[.packages[] | .package + "=" + .version] | join(" ")' "$root/var/lib/dsvm/installed/test-driver-a.json")" = \
+	"dsvm-test-driver-a=1.0-1 dsvm-test-kmod-a=1.0-1 libdsvm-test-a=1.0-1" ]
+
+# Staged: kind b's three .debs, the index matching them.
+repo=$root/var/lib/dsvm/repo/apt
+staged=$(cd "$repo" && ls -- *.deb | sed 's/^[0-9a-f]*-//' | sort | tr '\n' ' ')
+check "staged: '$staged'" [ "$staged" = "dsvm-test-driver-b_1.0-1_all.deb dsvm-test-kmod-b_1.0-1_${arch}.deb libdsvm-test-b_1.0-1_all.deb " ]
+bad=0
+for f in $(jq -r '.components[].packages[] | .filename + "=" + .sha256' "$repo/index.json"); do
+	[ "$(sha256sum "$repo/${f%%=*}" | cut -d' ' -f1)" = "${f#*=}" ] || bad=$((bad + 1))
+done
+check "index.json: 3 entries, each file's sha256 ($bad wrong)" [ "$bad $(jq '.components[0].packages | length' "$repo/index.json")" = "0 3" ]
+check "index.json names the component and its kind" [ "$(jq -c '.components[0] | [.name, .driver_kinds]' "$repo/index.json")" = '["test-driver-b",["nvidia-proprietary"]]' ]
+check "Packages: Filename and SHA256 of each staged file" sh -c '
+	cd "$1" && for f in *.deb; do
+		grep -q "^Filename: ./$f\$" Packages &&
+		grep -q "^SHA256: $(sha256sum "$f" | cut -d" " -f1)\$" Packages || exit 1
+	done' sh "$repo"
+check "Release: the SHA256 and size of Packages" grep -q "^ $(sha256sum "$repo/Packages" | cut -d' ' -f1) $(stat -c %s "$repo/Packages") Packages\$" "$repo/Release"
+
+# A second run changes nothing and asks the server for nothing.
+snap() { (cd "$1" && sha256sum var/lib/dpkg/status var/lib/dsvm/repo/apt/* etc/apt/sources.list.d/* var/lib/dsvm/installed/*) }
+snap "$root" >"$work/before"
+requests=$(wc -l <"$testhttpd_log")
+inst "$lock" "$root" >"$work/out2.json" 2>"$work/err" || no "second install: $(cat "$work/err")"
+check "second run reports unchanged: $(cat "$work/out2.json")" [ "$(jq -c '[.installed, .staged, .unchanged]' "$work/out2.json")" = "[0,0,$steps]" ]
+check "second run: apt step unchanged" grep -q 'unchanged install test-driver-a' "$work/err"
+snap "$root" >"$work/after"
+check "second run changed the root: $(diff "$work/before" "$work/after" | head -4)" cmp -s "$work/before" "$work/after"
+check "second run made $(($(wc -l <"$testhttpd_log") - requests)) requests, want 0" [ "$(wc -l <"$testhttpd_log")" -eq "$requests" ]
+
+# Another version installed and held is switched to the pin.
+printf 'deb [signed-by=/etc/dsvm/keys/test-archive-key.gpg] %s/repo ./\n' "$base" >"$root/etc/apt/sources.list.d/other.list"
+in_root "$root" apt-get -q update >/dev/null 2>&1 &&
+	in_root "$root" apt-get -q -y --allow-change-held-packages install dsvm-test-driver-a=2.0-1 \
+		dsvm-test-kmod-a=2.0-1 libdsvm-test-a=2.0-1 >"$work/apt.log" 2>&1 &&
+	in_root "$root" apt-mark hold dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a >/dev/null ||
+	no "setting up 2.0-1: $(tail -3 "$work/apt.log")"
+rm "$root/etc/apt/sources.list.d/other.list"
+check "2.0-1 held before: $(state "$root" dsvm-test-kmod-a)" [ "$(state "$root" dsvm-test-kmod-a)" = "2.0-1 hi" ]
+inst "$lock" "$root" >"$work/out3.json" 2>"$work/err" || no "install over 2.0-1: $(cat "$work/err")"
+for p in dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a; do
+	check "$p switched back: '$(state "$root" $p)'" [ "$(state "$root" $p)" = "1.0-1 hi" ]
+done
+check "switch reported as installed" [ "$(jq .installed "$work/out3.json")" -eq 1 ]
+
+# Killed after apt-get installed the set and before the hold (the packages were removed first,
+# so this run has work to do and reaches that point): the rerun holds them and removes the
+# policy-rc.d the killed run left.
+unhold() { in_root "$1" apt-get -q -y --allow-change-held-packages purge dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a >/dev/null 2>&1; }
+unhold "$root" || no "purge"
+rc=0
+DSVM_CRASH_AT=1:mid inst "$lock" "$root" >/dev/null 2>&1 || rc=$?
+check "killed mid-step: exit $rc, want 137" [ "$rc" -eq 137 ]
+check "killed after apt-get, before the hold: '$(state "$root" dsvm-test-driver-a)'" [ "$(state "$root" dsvm-test-driver-a)" = "1.0-1 ii" ]
+check "the killed run left its policy-rc.d" grep -q dsvm-build "$root/usr/sbin/policy-rc.d"
+inst "$lock" "$root" >/dev/null 2>"$work/err" || no "rerun after the kill: $(cat "$work/err")"
+check "rerun: installed and held: '$(held "$root")'" [ "$(held "$root")" = "dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a" ]
+check "rerun removed the leftover policy-rc.d" [ ! -e "$root/usr/sbin/policy-rc.d" ]
+
+# dpkg interrupted: a package of the set unpacked and never configured.
+unhold "$root" || no "purge"
+cp "$www/repo/dsvm-test-kmod-a_1.0-1_${arch}.deb" "$root/tmp/k.deb"
+in_root "$root" dpkg --unpack /tmp/k.deb >/dev/null 2>&1 || no "dpkg --unpack"
+check "kmod half installed: '$(state "$root" dsvm-test-kmod-a)'" [ "$(state "$root" dsvm-test-kmod-a)" = "1.0-1 iU" ]
+inst "$lock" "$root" >/dev/null 2>"$work/err" || no "install after an interrupted dpkg: $(cat "$work/err")"
+check "interrupted dpkg noticed: $(cat "$work/err")" grep -q "dpkg was interrupted" "$work/err"
+check "after an interrupted dpkg: installed and held: '$(held "$root")'" [ "$(held "$root")" = "dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a" ]
+
+# On a new root: killed right after step 1 began, in step 1 (before anything is in place), and
+# in step 2 after apt-get download and before the first .deb is staged.
+root2=$work/root2
+new_root "$root2"
+rc=0
+DSVM_CRASH_AT=1 inst "$lock" "$root2" >/dev/null 2>&1 || rc=$?
+check "killed at step 1: exit $rc" [ "$rc" -eq 137 ]
+rc=0
+DSVM_CRASH_AT=1:mid inst "$lock" "$root2" >/dev/null 2>&1 || rc=$?
+check "killed in step 1: exit $rc" [ "$rc" -eq 137 ]
+rc=0
+DSVM_CRASH_AT=2:mid inst "$lock" "$root2" >/dev/null 2>&1 || rc=$?
+check "killed in step 2 (stage): exit $rc" [ "$rc" -eq 137 ]
+check "killed after the download, before the first .deb was staged" \
+	[ "$(ls "$root2/var/lib/dsvm/journal/apt/debs" | wc -l) $(ls "$root2/var/lib/dsvm/repo/apt" | wc -l)" = "3 0" ]
+inst "$lock" "$root2" >"$work/out4.json" 2>"$work/err" || no "rerun after kills: $(cat "$work/err")"
+check "rerun resumed at step 2: $(cat "$work/out4.json")" [ "$(jq -c '[.resumed_at, .resumed]' "$work/out4.json")" = "[2,1]" ]
+check "after kills: installed and held: '$(held "$root2")'" [ "$(held "$root2")" = "dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a" ]
+check "after kills: the same offline repository" [ "$(cd "$root2/var/lib/dsvm/repo/apt" && sha256sum -- *)" = "$(cd "$repo" && sha256sum -- *)" ]
+
+# Offline: the server stopped, no network; kind b from the offline repository alone, kind a
+# named for removal in the same transaction (it is held: apt refuses the switch otherwise).
+kill "$testhttpd_pid"
+testhttpd_pid=
+f=/run/dsvm-offline
+mkdir -p "$root$f/lists/partial" "$root$f/cache/archives/partial"
+jq -r .sources "$repo/index.json" >"$root$f/sources.list"
+opts="-o Dir::Etc::sourcelist=$f/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$f/lists -o Dir::Cache=$f/cache"
+want=$(jq -r '.components[] | select(.name == "test-driver-b") | .packages[] | .package + "=" + .version' "$repo/index.json" | tr '\n' ' ')
+# shellcheck disable=SC2086 # option and package lists split on purpose
+unshare -n chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
+	sh -c "apt-get -q $opts --error-on=any update && apt-get -q -y $opts --no-install-recommends \
+		--allow-change-held-packages install $want dsvm-test-driver-a- dsvm-test-kmod-a- libdsvm-test-a-" \
+	>"$work/offline.log" 2>&1 || no "offline install: $(tail -5 "$work/offline.log")"
+for p in dsvm-test-driver-b dsvm-test-kmod-b libdsvm-test-b; do
+	check "offline: $p '$(state "$root" $p)'" [ "$(state "$root" $p)" = "1.0-1 ii" ]
+done
+check "offline: kind a removed" [ -z "$(state "$root" dsvm-test-kmod-a | grep ' ii')" ]
+# The index must be what apt checks: a staged file changed on disk is refused.
+printf 'X' | dd of="$(ls "$repo"/*libdsvm-test-b_1.0-1_all.deb)" bs=1 seek=100 conv=notrunc 2>/dev/null
+in_root "$root" apt-get -q -y --allow-change-held-packages purge dsvm-test-driver-b dsvm-test-kmod-b libdsvm-test-b >/dev/null 2>&1
+rc=0
+# shellcheck disable=SC2086
+unshare -n chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
+	apt-get -q -y $opts --no-install-recommends install $want >"$work/offline.log" 2>&1 || rc=$?
+check "offline: a changed staged .deb is refused (exit $rc)" grep -q "Hash Sum mismatch" "$work/offline.log"
+
+# A root without apt: the apt step fails and says so.
+rc=0
+inst "$lock" "$work/empty" >/dev/null 2>"$work/err" || rc=$?
+check "no apt-get in the root: exit $rc, want 1" [ "$rc" -eq 1 ]
+check "no apt-get in the root: message: $(cat "$work/err")" grep -q "no apt-get in the root" "$work/err"
+
+[ "$fail" -eq 0 ] || { echo "$fail of $checks checks failed"; exit 1; }
+echo "apt: $checks/$checks checks hold ($(($(date +%s) - start)) s; pinned set installed and held, other kind staged and installed offline, refusals, kills, reruns)"
