@@ -1,35 +1,68 @@
 #!/bin/sh
-# `make run`: the main job on the built-in defaults. Resolves the shipped Ubuntu 22.04 edition for
-# a CPU VM and for an A100 VM (Standard_NC24ads_A100_v4, every other driver kind staged for
-# offline switching), writes each lock and SBOM under out/, and prints the two plans side by side.
+# `make run`: the main job on the built-in defaults, on one machine with no internet.
+#
+# 1. Generates the sample mirror (tests/tools/make-sample-mirror.py: redist-shaped CUDA/cuDNN
+#    archives, a signed apt repository of per-kind driver packages, wheels, a sample Ubuntu
+#    edition with their hashes) and serves it on 127.0.0.1 with the project's own server.
+# 2. Makes a fresh Debian minbase root (debootstrap, cached between runs) as the image root,
+#    ./out/image.
+# 3. Builds the sample edition into it for an A100 VM (Standard_NC24ads_A100_v4) with
+#    `dsvm-build image`: resolve (every other driver kind staged), fetch + verify, install
+#    (apt in the root, redist archives, wheels into a venv, files, services, scripts), journaled.
+# 4. Runs the same command again: nothing changes.
+# 5. Prints what the image now holds.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build="$top/${BUILD:-build}"
 out="$top/out"
-edition="$top/manifests/editions/ubuntu-22.04.yaml"
-mkdir -p "$out"
+mirror="$out/mirror"
+image="$out/image"
+size=${DSVM_DEMO_VM_SIZE:-Standard_NC24ads_A100_v4}
 PATH="$build:$PATH"
+export PATH
 
-echo "== validate the shipped editions"
+step() { printf '\n== %s\n' "$*"; }
+
+mkdir -p "$out"
+step "validate the shipped editions"
 dsvm-build validate "$top"/manifests/editions/*.yaml
 
-echo
-echo "== resolve $(basename "$edition") for a CPU VM and for an A100 VM"
-dsvm-build resolve "$edition" --gpu none -o "$out/lock-cpu.json"
-dsvm-build resolve "$edition" --vm-size Standard_NC24ads_A100_v4 --all-driver-kinds \
-	-o "$out/lock-a100.json"
-dsvm-build sbom "$out/lock-a100.json" -o "$out/sbom-a100.json"
+step "sample mirror on loopback (generated; nothing in it is a real NVIDIA binary)"
+sh "$top/tests/tools/sample-mirror.sh" start "$mirror"
+trap 'sh "$top/tests/tools/sample-mirror.sh" stop "$mirror"' EXIT INT TERM
+base=$(cat "$mirror/base-url")
+edition="$mirror/sample/manifests/editions/sample-ubuntu-22.04.yaml"
+echo "serving $base; edition $edition"
 
-echo
-echo "== plan side by side (install = into the image, stage = offline payload for firstboot, - = dropped)"
-jq -r -n --slurpfile cpu "$out/lock-cpu.json" --slurpfile gpu "$out/lock-a100.json" '
-	def act($lock; $n): ([$lock.components[] | select(.name == $n) | .action] | first) // "-";
-	def ver($n): ([$cpu[0].components[], $gpu[0].components[] | select(.name == $n) | .version] | first) // "";
-	([$cpu[0].components[].name, $gpu[0].components[].name] | unique) as $names
-	| (["component", "version", "CPU", "A100"] | @tsv),
-	  ($names[] | [., ver(.), act($cpu[0]; .), act($gpu[0]; .)] | @tsv)
-' | column -t -s "$(printf '\t')"
+step "fresh image root: Debian minbase (debootstrap, cached) -> $image"
+rm -rf "$image"
+sh "$top/tests/tools/debootstrap-root.sh" "$image"
 
+step "dsvm-build image for $size"
+start=$(date +%s.%N)
+dsvm-build image "$edition" --root "$image" --vm-size "$size" --cache "$out/cache" \
+	--lock "$out/lock.json" --no-systemctl
+end=$(date +%s.%N)
+awk -v a="$start" -v b="$end" 'BEGIN { printf "built in %.1f s\n", b - a }' 
+
+step "the same command again: every step unchanged"
+dsvm-build image "$edition" --root "$image" --vm-size "$size" --cache "$out/cache" \
+	--no-systemctl 2>&1 | grep -E '^dsvm-build: image|unchanged' | tail -n 3
+
+step "what the image holds"
+echo "/usr/local/cuda -> $(readlink "$image/usr/local/cuda")"
+ls "$image/usr/local/cuda/lib" 2>/dev/null | head -n 5 | sed 's/^/  lib: /'
+echo "driver packages (held so upgrades cannot split module and libraries):"
+chroot "$image" dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' 'dsvm-sample-*' 2>/dev/null |
+	awk '$1 ~ /^[hi]i/ { print "  " $2 " " $3 }' || true
+chroot "$image" apt-mark showhold | sed 's/^/  held: /'
+echo "offline repository for the other driver kinds (/var/lib/dsvm/repo):"
+find "$image/var/lib/dsvm/repo" -maxdepth 2 -type f -name '*.deb' -printf '  %f\n' | sort
+echo "python environments:"
+for env in "$image"/opt/dsvm/envs/*; do
+	[ -d "$env" ] || continue
+	echo "  $(basename "$env"): $(chroot "$image" "/opt/dsvm/envs/$(basename "$env")/bin/python" -m pip list --format=freeze 2>/dev/null | grep -i dsvm | tr '\n' ' ')"
+done
+echo "lock and SBOM: $(ls "$image/usr/share/dsvm" | tr '\n' ' ')"
 echo
-jq -r '"A100 target: \(.target.reason)\n  driver \(.driver.component) \(.driver.version) (branch \(.driver.branch)), CUDA up to \(.driver.cuda_max)"' "$out/lock-a100.json"
-echo "locks and SBOM written to $out/ (lock-cpu.json, lock-a100.json, sbom-a100.json)"
+echo "make run: the sample image root is in $image (lock: $out/lock.json)"
