@@ -30,7 +30,7 @@ static void help(void)
 	       "Connection failures, resets, stalls, truncated bodies, HTTP 429 and 5xx are\n"
 	       "retried with backoff; 404, TLS failures and hash mismatches are "
 	       "not.\n\n" FETCH_OPTIONS_HELP "      --json               print a summary object on "
-					     "standard output\n"
+	       "standard output\n"
 	       "  -v, --verbose            log each request and retry\n\n"
 	       "On a terminal each transfer shows bytes, rate and ETA; in a log, one line per\n"
 	       "artifact and a total.\n\n"
