@@ -12,6 +12,7 @@
 #include "dsvm/fetch.h"
 #include "dsvm/install.h"
 #include "dsvm/lock.h"
+#include "dsvm/prepare.h"
 #include "fetch-ui.h"
 #include "install-ui.h"
 #include "internal.h"
@@ -130,13 +131,21 @@ static void print_plan(const struct dsvm_lock *lock)
 	}
 }
 
+/*
+ * Fetch in two passes over the network, each artifact once: the archives of the components to
+ * install stream straight into their trees (dsvm_install_prepare: one pass from network to
+ * disk), then every other artifact into the cache (the archives are then verified cache hits).
+ */
 static int fetch_all(struct dsvm_ctx *ctx, struct image_args *a, const char *cache,
 		     const struct dsvm_lock *lock)
 {
 	size_t n = dsvm_fetch_lock_count(lock);
 	_cleanup_free_ struct art *arts = calloc(n ? n : 1, sizeof(*arts));
 	struct dsvm_fetch_stats stats = { 0 };
+	struct dsvm_prepare_stats prep = { 0 };
 	struct fetch_ui ui;
+	uint64_t start;
+	char b1[32], b2[32];
 	int r;
 
 	if (!arts)
@@ -144,11 +153,26 @@ static int fetch_all(struct dsvm_ctx *ctx, struct image_args *a, const char *cac
 	r = dsvm_fetch_prepare_cache(ctx, cache);
 	if (r < 0)
 		return r;
-	fetch_ui_init(&ui, n, arts, a->verbose);
 	a->fetch.o.cache_dir = cache;
 	a->fetch.o.mirrors = a->fetch.mirrors;
 	a->fetch.o.progress = fetch_ui_progress;
 	a->fetch.o.progress_userdata = &ui;
+	fetch_ui_init(&ui, n, arts, a->verbose);
+	start = builder_clock_ms();
+	r = dsvm_install_prepare(ctx, lock, &a->fetch.o, &prep);
+	fetch_ui_clear(&ui);
+	if (r < 0)
+		return r;
+	if (prep.cached + prep.fetched + prep.fallback)
+		fprintf(stderr,
+			"streamed %zu archives into their trees (%zu from the cache): %s "
+			"transferred, %s extracted in %.1f s\n",
+			prep.cached + prep.fetched + prep.fallback, prep.cached,
+			builder_human_size(prep.transferred, b1, sizeof(b1)),
+			builder_human_size(prep.extracted, b2, sizeof(b2)),
+			(double)(builder_clock_ms() - start) / 1000.0);
+	memset(arts, 0, n * sizeof(*arts));
+	fetch_ui_init(&ui, n, arts, a->verbose);
 	r = dsvm_fetch_lock(ctx, &a->fetch.o, lock, &stats);
 	fetch_ui_finish(&ui);
 	return r;

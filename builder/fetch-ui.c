@@ -211,6 +211,12 @@ void fetch_ui_init(struct fetch_ui *ui, size_t n, struct art *arts, bool verbose
 	ui->start_ms = builder_clock_ms();
 }
 
+void fetch_ui_clear(struct fetch_ui *ui)
+{
+	if (ui->tty)
+		clear_live(ui);
+}
+
 void fetch_ui_finish(struct fetch_ui *ui)
 {
 	if (ui->tty)

@@ -85,7 +85,8 @@ struct fetch_ui {
 void fetch_ui_init(struct fetch_ui *ui, size_t n, struct art *arts, bool verbose);
 /* The dsvm_fetch_progress_fn: on a terminal live lines per transfer, else a line per artifact. */
 void fetch_ui_progress(void *userdata, const struct dsvm_fetch_progress *p);
-/* Erase the live lines and print the total line. */
+/* Erase the live lines (a terminal); fetch_ui_finish also prints the total line. */
+void fetch_ui_clear(struct fetch_ui *ui);
 void fetch_ui_finish(struct fetch_ui *ui);
 
 uint64_t builder_clock_ms(void);

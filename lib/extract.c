@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <search.h>
 #include <sys/stat.h>
 
 #include <archive.h>
@@ -18,6 +19,11 @@
 #define MAX_LINK_HOPS 40
 #define READ_BLOCK 65536
 
+struct dir_time {
+	char *name;
+	struct timespec times[2]; /* atime, mtime as utimensat takes them */
+};
+
 struct dsvm_extract {
 	struct dsvm_ctx *ctx;
 	char *staging; /* absolute */
@@ -28,6 +34,14 @@ struct dsvm_extract {
 	uint64_t entries;
 	char **links; /* every symlink written, checked again once an archive is complete */
 	size_t n_links;
+	struct dir_time *dir_times; /* this archive's directories, their times set at its end */
+	size_t n_dir_times;
+	/*
+	 * Paths check_parents() found to be real directories, or that this writer created as
+	 * such (a tsearch tree of strings). Nothing this writer does turns a directory into
+	 * anything else (see create_failed), so each answer holds for the life of the tree.
+	 */
+	void *dirs;
 	bool failed;
 	bool committed;
 };
@@ -77,6 +91,10 @@ void dsvm_extract_free(struct dsvm_extract *ex)
 	for (size_t i = 0; i < ex->n_links; i++)
 		free(ex->links[i]);
 	free(ex->links);
+	for (size_t i = 0; i < ex->n_dir_times; i++)
+		free(ex->dir_times[i].name);
+	free(ex->dir_times);
+	tdestroy(ex->dirs, free);
 	free(ex->staging);
 	free(ex);
 }
@@ -205,20 +223,43 @@ static bool link_stays_inside(int rootfd, const char *dir, const char *target)
 	return true;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static bool dir_is_known(struct dsvm_extract *ex, const char *path)
+{
+	return tfind(path, &ex->dirs, compare_names) != NULL;
+}
+
+/* Remember a real directory. Only a cache: out of memory, it is stat'ed again next time. */
+static void dir_remember(struct dsvm_extract *ex, const char *path)
+{
+	char *copy = strdup(path);
+	void *node = copy ? tsearch(copy, &ex->dirs, compare_names) : NULL;
+
+	if (!node || *(char **)node != copy)
+		free(copy);
+}
+
 /* Every existing parent of name inside the tree must be a real directory, never a link. */
-static const char *check_parents(int rootfd, const char *name)
+static const char *check_parents(struct dsvm_extract *ex, const char *name)
 {
 	char prefix[PATH_MAX];
 	struct stat st;
 
 	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
 		snprintf(prefix, sizeof(prefix), "%.*s", (int)(s - name), name);
-		if (fstatat(rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return NULL; /* the rest does not exist yet: libarchive creates directories */
+		if (dir_is_known(ex, prefix))
+			continue;
+		if (fstatat(ex->dirfd, prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return NULL; /* the rest does not exist yet: the writer creates directories */
 		if (S_ISLNK(st.st_mode))
 			return "would be written through a symbolic link in its path";
 		if (!S_ISDIR(st.st_mode))
 			return "has a parent that is not a directory";
+		dir_remember(ex, prefix);
 	}
 	return NULL;
 }
@@ -276,11 +317,9 @@ static int check_entry(struct dsvm_extract *ex, const char *archive, struct arch
 		}
 		return refuse(ex, -EBADMSG, archive, raw, "has an empty name");
 	}
-	why = check_parents(ex->dirfd, name);
+	why = check_parents(ex, name);
 	if (why)
 		return refuse(ex, -EBADMSG, archive, raw, why);
-	if (fstatat(ex->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-		return refuse(ex, -EBADMSG, archive, raw, "would replace a symbolic link");
 	if (type != AE_IFLNK && (mode & (S_ISUID | S_ISGID)))
 		return refuse(ex, -EBADMSG, archive, raw, "has the setuid or setgid bit");
 	if (hardlink) {
@@ -291,7 +330,7 @@ static int check_entry(struct dsvm_extract *ex, const char *archive, struct arch
 		if (!why && !target[0])
 			why = "is a hard link to the top directory";
 		if (!why)
-			why = check_parents(ex->dirfd, target);
+			why = check_parents(ex, target);
 		if (!why && (fstatat(ex->dirfd, target, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			     !S_ISREG(st.st_mode)))
 			why = "is a hard link to something that is not a file already extracted";
@@ -337,59 +376,341 @@ static int check_entry(struct dsvm_extract *ex, const char *archive, struct arch
 	return 0;
 }
 
-static int copy_data(struct dsvm_extract *ex, const char *archive, const char *name,
-		     struct archive *in, struct archive *out)
+/*
+ * The writer. Every call is relative to the staging directory's descriptor (ex->dirfd), never to
+ * the working directory, so extractions in several threads do not disturb each other or the
+ * process. Names reaching it are cleaned and checked by check_entry(): relative, no '..', no link
+ * or non-directory among their existing parents.
+ */
+
+static int write_error(struct dsvm_extract *ex, int r, const char *what, const char *archive,
+		       const char *name)
 {
-	uint64_t written = 0;
+	return dsvm_set_error(ex->ctx, r,
+			      "cannot %s '%s/%.160s' (from archive '%s'): %s; the staging tree was "
+			      "removed",
+			      what, ex->staging, name, archive, strerror(-r));
+}
+
+/* Create the missing directories above name (an archive may list only files), 0755. */
+static int make_parents(struct dsvm_extract *ex, const char *name)
+{
+	char prefix[PATH_MAX];
+
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)(s - name), name);
+		if (mkdirat(ex->dirfd, prefix, 0755) == 0)
+			dir_remember(ex, prefix);
+		else if (errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Creating name failed with err. ENOENT: make its parents; EEXIST: remove the file in the way (a
+ * later entry of the same name replaces an earlier one). Each once per entry, tracked in *tried.
+ * Returns 1 to try again, or -errno with the error set. Never removed, and refused instead: a
+ * symbolic link (an entry written in its place could have been meant to go through it) and a
+ * directory (an archive that turns one into a file is damaged; keeping directories is also what
+ * lets check_parents() trust a parent it checked once). Checking here, when the create found
+ * something in the way, costs nothing for the entries that are new.
+ */
+static int create_failed(struct dsvm_extract *ex, const char *archive, const char *name, int err,
+			 unsigned *tried)
+{
+	struct stat st;
+
+	if (err == ENOENT && !(*tried & 1)) {
+		int r = make_parents(ex, name);
+
+		*tried |= 1;
+		return r < 0 ? write_error(ex, r, "create the parents of", archive, name) : 1;
+	}
+	if (err == EEXIST && !(*tried & 2)) {
+		*tried |= 2;
+		if (fstatat(ex->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			return refuse(ex, -EBADMSG, archive, name, "would replace a symbolic link");
+		if (unlinkat(ex->dirfd, name, 0) == 0 || errno == ENOENT)
+			return 1;
+		if (errno == EISDIR)
+			return refuse(ex, -EBADMSG, archive, name, "would replace a directory");
+		return write_error(ex, -errno, "replace", archive, name);
+	}
+	return write_error(ex, -err, "create", archive, name);
+}
+
+/* The entry's times as utimensat takes them; what the archive lacks is left alone. */
+static void entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+	ts[0] = (struct timespec){ .tv_nsec = UTIME_OMIT };
+	ts[1] = (struct timespec){ .tv_nsec = UTIME_OMIT };
+	if (archive_entry_atime_is_set(e))
+		ts[0] = (struct timespec){ archive_entry_atime(e), archive_entry_atime_nsec(e) };
+	if (archive_entry_mtime_is_set(e))
+		ts[1] = (struct timespec){ archive_entry_mtime(e), archive_entry_mtime_nsec(e) };
+}
+
+static bool has_times(const struct timespec ts[2])
+{
+	return ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT;
+}
+
+static int write_dir(struct dsvm_extract *ex, const char *archive, const char *name,
+		     struct archive_entry *e)
+{
+	struct dir_time *dt;
+	unsigned tried = 0;
+	struct stat st;
+	int r;
+
+	/* check_entry made the mode owner-writable, so the tree stays removable. */
+	while (mkdirat(ex->dirfd, name, archive_entry_perm(e)) < 0) {
+		int err = errno;
+
+		/* Listed twice, or made earlier as a parent: keep it. */
+		if (err == EEXIST && fstatat(ex->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			break;
+		r = create_failed(ex, archive, name, err, &tried);
+		if (r < 0)
+			return r;
+	}
+	dir_remember(ex, name);
+	/* Writing entries into a directory changes its mtime: its times are set at the end. */
+	dt = realloc(ex->dir_times, (ex->n_dir_times + 1) * sizeof(*dt));
+	if (!dt)
+		return -ENOMEM;
+	ex->dir_times = dt;
+	dt += ex->n_dir_times;
+	entry_times(e, dt->times);
+	if (!has_times(dt->times))
+		return 0;
+	dt->name = strdup(name);
+	if (!dt->name)
+		return -ENOMEM;
+	ex->n_dir_times++;
+	return 0;
+}
+
+/* Set the times of this archive's directories (unless apply is false) and forget them. */
+static int set_dir_times(struct dsvm_extract *ex, const char *archive, bool apply)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < ex->n_dir_times; i++) {
+		struct dir_time *dt = &ex->dir_times[i];
+
+		if (apply && r == 0 &&
+		    utimensat(ex->dirfd, dt->name, dt->times, AT_SYMLINK_NOFOLLOW) < 0)
+			r = write_error(ex, -errno, "set the times of", archive, dt->name);
+		free(dt->name);
+	}
+	ex->n_dir_times = 0;
+	return r;
+}
+
+static int write_symlink(struct dsvm_extract *ex, const char *archive, const char *name,
+			 struct archive_entry *e)
+{
+	const char *target = archive_entry_symlink(e);
+	struct timespec ts[2];
+	unsigned tried = 0;
+	int r;
+
+	while (symlinkat(target, ex->dirfd, name) < 0) {
+		r = create_failed(ex, archive, name, errno, &tried);
+		if (r < 0)
+			return r;
+	}
+	entry_times(e, ts);
+	if (has_times(ts) && utimensat(ex->dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return write_error(ex, -errno, "set the times of", archive, name);
+	return remember_link(ex, name);
+}
+
+/*
+ * Write a block at offset. Blocks of a file that is not sparse arrive in order; past a hole the
+ * file offset moves on first (the hole stays unallocated). Plain write(2), never pwrite(2): fault
+ * injection by system call name (the T2 tier: strace -e inject=write) must reach extraction as
+ * it reaches every other write.
+ */
+static int write_block(int fd, const void *buf, size_t size, uint64_t offset, uint64_t *pos)
+{
+	int r;
+
+	if (offset != *pos && lseek(fd, (off_t)offset, SEEK_SET) < 0)
+		return -errno;
+	r = write_all(fd, buf, size);
+	if (r < 0)
+		return r;
+	*pos = offset + size;
+	return 0;
+}
+
+/* Copy the entry's data into fd, counting it against the byte budget. */
+static int write_data(struct dsvm_extract *ex, const char *archive, const char *name,
+		      struct archive *in, int fd, uint64_t *ret_end)
+{
+	uint64_t written = 0, pos = 0;
 
 	for (;;) {
 		const void *buf;
 		size_t size;
 		la_int64_t offset;
 		int a = archive_read_data_block(in, &buf, &size, &offset);
+		int r;
 
 		if (a == ARCHIVE_EOF)
-			return 0;
+			break;
 		if (a < ARCHIVE_WARN)
 			return refuse(ex, -EBADMSG, archive, name, archive_error_string(in));
+		/* An empty block only marks where a sparse file ends: its size says so too. */
+		if (size == 0)
+			continue;
+		if (offset < 0)
+			offset = (la_int64_t)written;
 		/* Count the end offset, so sparse holes count too: that is what a reader sees. */
-		if (offset < 0 || (uint64_t)offset + size > written) {
-			uint64_t end = (uint64_t)(offset < 0 ? 0 : offset) + size;
+		if ((uint64_t)offset + size > written) {
+			uint64_t end = (uint64_t)offset + size;
 
 			if (end - written > ex->max_bytes - ex->bytes)
 				return refuse(ex, -EFBIG, archive, name, "is past the byte budget");
 			ex->bytes += end - written;
 			written = end;
 		}
-		/*
-		 * libarchive reports a failed write(2) (ENOSPC, EIO) as ARCHIVE_WARN: anything but OK
-		 * would leave a file of the right size full of zeros.
-		 */
-		if (archive_write_data_block(out, buf, size, offset) != ARCHIVE_OK) {
-			int e = archive_errno(out) > 0 ? archive_errno(out) : EIO;
+		r = write_block(fd, buf, size, (uint64_t)offset, &pos);
+		if (r < 0)
+			return write_error(ex, r, "write", archive, name);
+	}
+	*ret_end = written;
+	return 0;
+}
 
-			return dsvm_set_error(ex->ctx, -e,
-					      "cannot write '%s/%.160s' (from archive '%s'): %s; "
-					      "the "
-					      "staging tree was removed",
-					      ex->staging, name, archive, strerror(e));
-		}
+/* The data, the size of a sparse tail and the times of a regular file just created as fd. */
+static int fill_file(struct dsvm_extract *ex, const char *archive, const char *name,
+		     struct archive *in, struct archive_entry *e, int fd)
+{
+	bool has_size = archive_entry_size_is_set(e);
+	int64_t size = archive_entry_size(e);
+	struct timespec ts[2];
+	uint64_t end = 0;
+	int r;
+
+	if (!has_size || size > 0) {
+		r = write_data(ex, archive, name, in, fd, &end);
+		if (r < 0)
+			return r;
+	}
+	/* A hole at the end of a sparse file has no block: the size says where it ends. */
+	if (has_size && size > 0 && (uint64_t)size > end) {
+		if ((uint64_t)size - end > ex->max_bytes - ex->bytes)
+			return refuse(ex, -EFBIG, archive, name, "is past the byte budget");
+		ex->bytes += (uint64_t)size - end;
+		if (ftruncate(fd, (off_t)size) < 0)
+			return write_error(ex, -errno, "write", archive, name);
+	}
+	entry_times(e, ts);
+	if (has_times(ts) && futimens(fd, ts) < 0)
+		return write_error(ex, -errno, "set the times of", archive, name);
+	return 0;
+}
+
+/* close(2) of a file written: some file systems report a failed write-back only here. */
+static int close_written(struct dsvm_extract *ex, const char *archive, const char *name, int fd,
+			 int r)
+{
+	if (close(fd) < 0 && errno != EINTR && r == 0)
+		r = write_error(ex, -errno, "write", archive, name);
+	return r;
+}
+
+static int write_file(struct dsvm_extract *ex, const char *archive, const char *name,
+		      struct archive *in, struct archive_entry *e)
+{
+	unsigned tried = 0;
+	int fd, r;
+
+	/* O_NOFOLLOW: a link in place of the file must never redirect the write. */
+	while ((fd = openat(ex->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    archive_entry_perm(e) & 0777)) < 0) {
+		r = create_failed(ex, archive, name, errno, &tried);
+		if (r < 0)
+			return r;
+	}
+	return close_written(ex, archive, name, fd, fill_file(ex, archive, name, in, e, fd));
+}
+
+/*
+ * A hard link to a regular file check_entry found in the tree. Without data it carries no
+ * metadata of its own; new cpio and pax formats may give it data, which replaces the file's.
+ */
+static int write_hardlink(struct dsvm_extract *ex, const char *archive, const char *name,
+			  struct archive *in, struct archive_entry *e)
+{
+	const char *target = archive_entry_hardlink(e);
+	unsigned tried = 0;
+	int fd, r;
+
+	while (linkat(ex->dirfd, target, ex->dirfd, name, 0) < 0) {
+		r = create_failed(ex, archive, name, errno, &tried);
+		if (r < 0)
+			return r;
+	}
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) <= 0)
+		return 0;
+	fd = openat(ex->dirfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return write_error(ex, -errno, "write", archive, name);
+	return close_written(ex, archive, name, fd, fill_file(ex, archive, name, in, e, fd));
+}
+
+static int write_entry(struct dsvm_extract *ex, const char *archive, const char *name,
+		       struct archive *in, struct archive_entry *e)
+{
+	if (archive_entry_hardlink(e))
+		return write_hardlink(ex, archive, name, in, e);
+	switch (archive_entry_filetype(e)) {
+	case AE_IFDIR:
+		return write_dir(ex, archive, name, e);
+	case AE_IFLNK:
+		return write_symlink(ex, archive, name, e);
+	case AE_IFREG:
+		return write_file(ex, archive, name, in, e);
+	default:
+		/* check_entry refused every other type. */
+		return refuse(ex, -EBADMSG, archive, name, "has an unknown file type");
 	}
 }
 
-/* Run with the working directory inside the staging tree (see extract.h). */
+/* Links written earlier may now resolve through links written later: check them all. */
+static int recheck_links(struct dsvm_extract *ex, const char *archive)
+{
+	for (size_t i = 0; i < ex->n_links; i++) {
+		char target[PATH_MAX];
+		_cleanup_free_ char *dir = strdup(ex->links[i]);
+		ssize_t n = readlinkat(ex->dirfd, ex->links[i], target, sizeof(target) - 1);
+
+		if (!dir)
+			return -ENOMEM;
+		if (n < 0)
+			continue; /* replaced by a later entry, which was checked itself */
+		target[n] = '\0';
+		drop_last(dir);
+		if (!link_stays_inside(ex->dirfd, dir, target))
+			return refuse(ex, -EBADMSG, archive, ex->links[i],
+				      "is a symbolic link that, through links extracted later, "
+				      "leaves the target directory");
+	}
+	return 0;
+}
+
 static int extract_entries(struct dsvm_extract *ex, const char *archive, struct archive *in)
 {
-	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
 	char name[PATH_MAX];
 	int r = 0;
 
-	if (!out)
-		return -ENOMEM;
-	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						    ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-						    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
 	for (;;) {
 		bool skip;
 		int a = archive_read_next_header(in, &e);
@@ -403,48 +724,17 @@ static int extract_entries(struct dsvm_extract *ex, const char *archive, struct 
 			break;
 		}
 		r = check_entry(ex, archive, e, name, sizeof(name), &skip);
-		if (r < 0 || skip) {
-			if (r < 0)
-				break;
+		if (r < 0)
+			break;
+		if (skip)
 			continue;
-		}
-		if (archive_write_header(out, e) < ARCHIVE_WARN) {
-			r = refuse(ex, -EBADMSG, archive, name, archive_error_string(out));
+		r = write_entry(ex, archive, name, in, e);
+		if (r < 0)
 			break;
-		}
-		if (archive_entry_filetype(e) == AE_IFLNK && !archive_entry_hardlink(e) &&
-		    (r = remember_link(ex, name)) < 0)
-			break;
-		if (archive_entry_size(e) > 0 || !archive_entry_size_is_set(e)) {
-			r = copy_data(ex, archive, name, in, out);
-			if (r < 0)
-				break;
-		}
-		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			r = refuse(ex, -EIO, archive, name, archive_error_string(out));
-			break;
-		}
 	}
-	if (archive_write_close(out) < ARCHIVE_WARN && r == 0)
-		r = refuse(ex, -EIO, archive, "(closing)", archive_error_string(out));
-	archive_write_free(out);
-	/* Links written earlier may now resolve through links written later: check them all. */
-	for (size_t i = 0; r == 0 && i < ex->n_links; i++) {
-		char target[PATH_MAX];
-		_cleanup_free_ char *dir = strdup(ex->links[i]);
-		ssize_t n = readlinkat(ex->dirfd, ex->links[i], target, sizeof(target) - 1);
-
-		if (!dir)
-			return -ENOMEM;
-		if (n < 0)
-			continue; /* replaced by a later entry, which was checked itself */
-		target[n] = '\0';
-		drop_last(dir);
-		if (!link_stays_inside(ex->dirfd, dir, target))
-			r = refuse(ex, -EBADMSG, archive, ex->links[i],
-				   "is a symbolic link that, through links extracted later, leaves "
-				   "the target directory");
-	}
+	r = set_dir_times(ex, archive, r == 0) ?: r;
+	if (r == 0)
+		r = recheck_links(ex, archive);
 	return r;
 }
 
@@ -482,24 +772,13 @@ static int check_usable(struct dsvm_extract *ex)
 static int extract_from(struct dsvm_extract *ex, const char *archive, struct archive *in,
 			int opened)
 {
-	_cleanup_close_ int cwd = -1;
 	int r;
 
-	if (opened != ARCHIVE_OK) {
+	if (opened != ARCHIVE_OK)
 		r = dsvm_set_error(ex->ctx, -EBADMSG, "cannot read archive '%s': %s", archive,
 				   archive_error_string(in));
-	} else {
-		cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (cwd < 0 || fchdir(ex->dirfd) < 0) {
-			r = dsvm_set_error(ex->ctx, -errno, "cannot enter staging tree '%s': %m",
-					   ex->staging);
-		} else {
-			r = extract_entries(ex, archive, in);
-			if (fchdir(cwd) < 0 && r == 0)
-				r = dsvm_set_error(ex->ctx, -errno,
-						   "cannot return to the working directory: %m");
-		}
-	}
+	else
+		r = extract_entries(ex, archive, in);
 	archive_read_free(in);
 	if (r < 0) {
 		dsvm_debug(ex->ctx, "removing staging tree '%s'", ex->staging);
@@ -581,5 +860,17 @@ int dsvm_extract_commit(struct dsvm_extract *ex, const char *dest)
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0 || fsync(pfd) < 0)
 		return dsvm_set_error(ex->ctx, -errno, "cannot sync '%s': %m", parent);
+	return 0;
+}
+
+int dsvm_extract_keep(struct dsvm_extract *ex)
+{
+	int r = check_usable(ex);
+
+	if (r < 0)
+		return r;
+	if (fsync(ex->dirfd) < 0)
+		return dsvm_set_error(ex->ctx, -errno, "cannot sync '%s': %m", ex->staging);
+	ex->committed = true;
 	return 0;
 }

@@ -260,6 +260,8 @@ struct job {
 	uint64_t offset; /* where this attempt started */
 	uint64_t have;	 /* bytes in the sink */
 	uint64_t transferred;
+	uint64_t tee_pos; /* bytes the tee took */
+	uint64_t feed_at; /* bytes a sink's restart fed back so far */
 	char *abort_msg;
 	char *error;
 	enum job_phase phase;
@@ -273,15 +275,13 @@ struct job {
 	bool has_range;
 	bool checked; /* status, range and final URL checked before the first byte */
 	bool abort_transient;
+	bool tee_done;	 /* its commit or abandon was called */
+	bool tee_failed; /* it refused bytes or failed to commit: no other source can help */
 };
 
 struct fetcher {
 	struct dsvm_ctx *ctx;
-	/*
-	 * Absolute: a one-pass extraction may change the working directory in another thread
-	 * (extract.h), and relative cache paths would then point elsewhere.
-	 */
-	char *cache_dir;
+	char *cache_dir; /* absolute: messages name the file wherever they are read */
 	const struct dsvm_fetch_options *o;
 	CURLM *multi;
 	unsigned running;
@@ -335,12 +335,17 @@ static char *mirror_url(const char *mirror, const char *hex)
 			     mirror + strcspn(mirror, "?#"));
 }
 
+static const char *job_name(const struct job *j)
+{
+	return j->item->name ? j->item->name : j->item->sha256;
+}
+
 static void report(struct job *j, enum dsvm_fetch_state state, const char *error)
 {
 	const struct dsvm_fetch_options *o = j->f->o;
 	struct dsvm_fetch_progress p = {
 		.index = j->index,
-		.name = j->item->name ? j->item->name : j->item->sha256,
+		.name = job_name(j),
 		.state = state,
 		.done = j->have,
 		.total = j->item->size,
@@ -354,9 +359,89 @@ static void report(struct job *j, enum dsvm_fetch_state state, const char *error
 		o->progress(o->progress_userdata, &p);
 }
 
-static int md_feed(void *userdata, const void *buf, size_t size)
+/* ---- the tee ---- */
+
+static int tee_write(struct job *j, const void *buf, size_t size)
 {
-	return EVP_DigestUpdate(userdata, buf, size) == 1 ? 0 : -EIO;
+	const struct dsvm_fetch_tee *tee = j->item->tee;
+	int r;
+
+	if (!tee || size == 0)
+		return 0;
+	r = tee->ops->write(tee->userdata, buf, size);
+	if (r < 0) {
+		j->tee_failed = true;
+		return r;
+	}
+	j->tee_pos += size;
+	return 0;
+}
+
+static int tee_commit(struct job *j)
+{
+	const struct dsvm_fetch_tee *tee = j->item->tee;
+	int r;
+
+	if (!tee)
+		return 0;
+	j->tee_done = true;
+	r = tee->ops->commit(tee->userdata);
+	if (r < 0)
+		j->tee_failed = true;
+	return r;
+}
+
+static void tee_abandon(struct job *j)
+{
+	const struct dsvm_fetch_tee *tee = j->item ? j->item->tee : NULL;
+
+	if (!tee || j->tee_done)
+		return;
+	j->tee_done = true;
+	tee->ops->abandon(tee->userdata);
+}
+
+/* Bytes a sink kept, in order from byte 0: into the digest, and to the tee past what it took. */
+static int job_feed(void *userdata, const void *buf, size_t size)
+{
+	struct job *j = userdata;
+	uint64_t at = j->feed_at;
+	size_t skip;
+
+	if (EVP_DigestUpdate(j->md, buf, size) != 1)
+		return -EIO;
+	j->feed_at += size;
+	if (j->feed_at <= j->tee_pos)
+		return 0;
+	skip = j->tee_pos > at ? (size_t)(j->tee_pos - at) : 0;
+	return tee_write(j, (const unsigned char *)buf + skip, size - skip);
+}
+
+/*
+ * Start the digest over and let the sink keep at most max_keep bytes, stored in *ret_offset.
+ * -ESPIPE when it kept fewer than the tee already took: the tee cannot go back.
+ */
+static int sink_restart(struct job *j, uint64_t max_keep, uint64_t *ret_offset)
+{
+	uint64_t offset = 0;
+	int r;
+
+	if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
+		return -EIO;
+	j->feed_at = 0;
+	r = j->sink.ops->restart(j->sink.userdata, max_keep, job_feed, j, &offset);
+	if (r < 0)
+		return r;
+	*ret_offset = offset;
+	return offset < j->tee_pos ? -ESPIPE : 0;
+}
+
+/* Bytes that arrived: into the sink, then to the tee. The caller updated the digest. */
+static int job_write(struct job *j, const void *buf, size_t size)
+{
+	int r = j->sink.ops->write(j->sink.userdata, buf, size);
+
+	return r < 0 ? r : tee_write(j, buf, size);
 }
 
 static int hex_decode32(const char *hex, unsigned char out[32])
@@ -416,18 +501,20 @@ static int job_restart(struct job *j)
 	unsigned char got[32];
 	int r;
 
-	if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
-		return job_fail(j, -EIO, "cannot start SHA-256");
-	r = j->sink.ops->restart(j->sink.userdata, j->from_zero ? 0 : j->cap, md_feed, j->md,
-				 &offset);
+	r = sink_restart(j, j->from_zero ? 0 : j->cap, &offset);
+	if (r == -ESPIPE)
+		return job_fail(j, r,
+				"'%s' has to be transferred again from byte %" PRIu64 ", but "
+				"%" PRIu64 " bytes already went on to be extracted; its .part "
+				"is kept for a plain fetch",
+				job_name(j), offset, j->tee_pos);
 	if (r == -EBUSY)
 		return job_fail(j, r,
 				"'%s' is being downloaded by another process sharing the cache "
 				"(it holds the lock on '%s'); run again when it is done",
-				j->item->name ? j->item->name : j->item->sha256, j->cache.part);
+				job_name(j), j->cache.part);
 	if (r < 0)
-		return job_fail(j, r, "cannot write the download of '%s' to '%s': %s",
-				j->item->name ? j->item->name : j->item->sha256,
+		return job_fail(j, r, "cannot write the download of '%s' to '%s': %s", job_name(j),
 				j->cache.part ? j->cache.part : "its sink", strerror(-r));
 	j->sink_open = true;
 	j->from_zero = false;
@@ -443,14 +530,31 @@ static int job_restart(struct job *j)
 	return 0;
 }
 
+/* The tee's commit, once every byte was verified; its failure fails the item. */
+static int job_tee_commit(struct job *j)
+{
+	int r = tee_commit(j);
+
+	if (r < 0)
+		return job_fail(j, r, "'%s' was verified, but extracting it failed: %s",
+				job_name(j), strerror(-r));
+	return 0;
+}
+
 static int job_commit(struct job *j)
 {
-	int r = j->sink.ops->commit(j->sink.userdata);
+	int r = job_tee_commit(j);
 
+	if (r < 0) {
+		/* What took the bytes failed (a refused archive): keep nothing of this item. */
+		j->sink.ops->abandon(j->sink.userdata, false);
+		j->sink_open = false;
+		return r;
+	}
+	r = j->sink.ops->commit(j->sink.userdata);
 	j->sink_open = false;
 	if (r < 0)
-		return job_fail(j, r, "cannot store the verified '%s' at '%s': %s",
-				j->item->name ? j->item->name : j->item->sha256,
+		return job_fail(j, r, "cannot store the verified '%s' at '%s': %s", job_name(j),
 				j->cache.final ? j->cache.final : "its sink", strerror(-r));
 	return 0;
 }
@@ -458,17 +562,23 @@ static int job_commit(struct job *j)
 static void job_finish(struct job *j, int r)
 {
 	if (j->sink_open) {
-		/* A transient failure may resume in a later run; anything else leaves nothing. */
+		/*
+		 * A transient failure may resume in a later run, and a tee that could not continue
+		 * leaves the .part to a plain fetch; anything else leaves nothing.
+		 */
 		bool keep =
-			r == -EAGAIN || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -EHOSTUNREACH;
+			!j->tee_failed && (r == -EAGAIN || r == -ETIMEDOUT || r == -ECONNREFUSED ||
+					   r == -EHOSTUNREACH || r == -ESPIPE);
 
 		j->sink.ops->abandon(j->sink.userdata, keep);
 		j->sink_open = false;
 	}
+	tee_abandon(j);
 	j->phase = JOB_FINISHED;
 	if (r < 0) {
 		j->f->stats.failed++;
-		report(j, DSVM_FETCH_FAILED, j->error);
+		/* A tee that cannot go back is not the end: its caller fetches the item again. */
+		report(j, r == -ESPIPE ? DSVM_FETCH_RETRY : DSVM_FETCH_FAILED, j->error);
 		return;
 	}
 	j->result = 0;
@@ -577,9 +687,15 @@ static int check_response(struct job *j)
 		/* The server ignored the range: start over from byte 0 in this same response. */
 		dsvm_debug(j->f->ctx, "'%s' ignored the range request; starting over",
 			   job_source(j));
-		if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
-			return -EIO;
-		r = j->sink.ops->restart(j->sink.userdata, 0, md_feed, j->md, &offset);
+		r = sink_restart(j, 0, &offset);
+		if (r == -ESPIPE) {
+			abort_transfer(j, r, false,
+				       "'%s' ignored the range request, and %" PRIu64
+				       " bytes already went on to be extracted; its .part is kept "
+				       "for a plain fetch",
+				       job_source(j), j->tee_pos);
+			return r;
+		}
 		if (r < 0) {
 			abort_transfer(j, r, false, "cannot restart the download of '%s': %s",
 				       job_source(j), strerror(-r));
@@ -610,7 +726,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 				      j->item->size ? "the size in the lock" : "the 8 GiB cap");
 	if (EVP_DigestUpdate(j->md, buf, len) != 1)
 		return abort_transfer(j, -EIO, false, "SHA-256 failed");
-	r = j->sink.ops->write(j->sink.userdata, buf, len);
+	r = job_write(j, buf, len);
 	if (r < 0)
 		return abort_transfer(j, r, false, "cannot write the download of '%s': %s",
 				      job_source(j), strerror(-r));
@@ -696,8 +812,7 @@ static void job_start(struct job *j)
 		return;
 	}
 	if (r == 1) {
-		dsvm_debug(j->f->ctx, "'%s': the kept .part is already complete",
-			   j->item->name ? j->item->name : j->item->sha256);
+		dsvm_debug(j->f->ctx, "'%s': the kept .part is already complete", job_name(j));
 		r = job_commit(j);
 		job_finish(j, r);
 		return;
@@ -835,6 +950,11 @@ static void job_done(struct job *j, CURLcode rc)
 	}
 	job_release_easy(j);
 	dsvm_debug(j->f->ctx, "%s", j->error);
+	/* The tee failed, or cannot go back: another attempt or source cannot help. */
+	if (j->tee_failed || r == -ESPIPE) {
+		job_finish(j, r);
+		return;
+	}
 	if (transient && j->attempt < attempts) {
 		j->phase = JOB_WAITING;
 		j->due_ms = now_ms() + backoff_ms(j);
@@ -879,21 +999,17 @@ static int file_matches(const char *path, const unsigned char want[32])
 	return CRYPTO_memcmp(got, want, 32) == 0;
 }
 
-static int copy_local(struct job *j)
+/*
+ * Read fd to its end into the digest, and on to the sink and the tee (with_sink) or the tee only.
+ * Returns 0 with the digest in got, or -errno with the error set (-EFBIG past the cap).
+ */
+static int job_read_fd(struct job *j, int fd, const char *path, bool with_sink,
+		       unsigned char got[32])
 {
-	const char *path = j->item->path;
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	unsigned char buf[COPY_BLOCK], got[32];
+	unsigned char buf[COPY_BLOCK];
 	unsigned int len = 0;
-	char hex[65];
 	int r;
 
-	if (fd < 0)
-		return job_fail(j, -errno, "cannot open '%s': %m", path);
-	j->from_zero = true;
-	r = job_restart(j);
-	if (r < 0)
-		return r;
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
@@ -909,13 +1025,33 @@ static int copy_local(struct job *j)
 					j->cap);
 		if (EVP_DigestUpdate(j->md, buf, (size_t)n) != 1)
 			return job_fail(j, -EIO, "SHA-256 failed");
-		r = j->sink.ops->write(j->sink.userdata, buf, (size_t)n);
+		r = with_sink ? job_write(j, buf, (size_t)n) : tee_write(j, buf, (size_t)n);
 		if (r < 0)
 			return job_fail(j, r, "cannot copy '%s': %s", path, strerror(-r));
 		j->have += (uint64_t)n;
 	}
 	if (EVP_DigestFinal_ex(j->md, got, &len) != 1 || len != 32)
 		return job_fail(j, -EIO, "SHA-256 failed");
+	return 0;
+}
+
+static int copy_local(struct job *j)
+{
+	const char *path = j->item->path;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	unsigned char got[32];
+	char hex[65];
+	int r;
+
+	if (fd < 0)
+		return job_fail(j, -errno, "cannot open '%s': %m", path);
+	j->from_zero = true;
+	r = job_restart(j);
+	if (r < 0)
+		return r;
+	r = job_read_fd(j, fd, path, true, got);
+	if (r < 0)
+		return r;
 	if (CRYPTO_memcmp(got, j->want, 32) != 0) {
 		hex_encode(got, 32, hex);
 		return job_fail(j, -EBADMSG,
@@ -947,6 +1083,9 @@ static int job_init(struct fetcher *f, struct job *j, const struct dsvm_fetch_it
 		 (!item->sink->ops || !item->sink->ops->restart || !item->sink->ops->write ||
 		  !item->sink->ops->commit || !item->sink->ops->abandon))
 		bad = "has an incomplete sink";
+	else if (item->tee && (item->sink || !item->tee->ops || !item->tee->ops->write ||
+			       !item->tee->ops->commit || !item->tee->ops->abandon))
+		bad = "has an incomplete tee, or a tee beside its own sink";
 	if (bad) {
 		dsvm_set_error(f->ctx, -EINVAL, "artifact '%s' %s", item->name ? item->name : "?",
 			       bad);
@@ -992,6 +1131,7 @@ static void job_free(struct job *j)
 	job_release_easy(j);
 	if (j->sink_open)
 		j->sink.ops->abandon(j->sink.userdata, true);
+	tee_abandon(j);
 	for (size_t i = 0; i < j->n_sources; i++) {
 		free(j->sources[i]);
 		free(j->shown ? j->shown[i] : NULL);
@@ -1005,24 +1145,56 @@ static void job_free(struct job *j)
 	EVP_MD_CTX_free(j->md);
 }
 
+/*
+ * A warm cache with a tee: the file is read once, hashed as the tee takes it. Returns 1 when it
+ * matched and the tee committed, 0 when nothing is cached, -errno when the item failed.
+ */
+static int tee_cached(struct job *j)
+{
+	const char *path = j->cache.final;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	unsigned char got[32];
+	int r;
+
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return job_fail(j, -errno, "cannot open the cached '%s': %m", path);
+	if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
+		return job_fail(j, -EIO, "cannot start SHA-256");
+	r = job_read_fd(j, fd, path, false, got);
+	if (r < 0 && r != -EFBIG)
+		return r;
+	if (r == -EFBIG || CRYPTO_memcmp(got, j->want, 32) != 0) {
+		dsvm_warn(j->f->ctx, "cached '%s' does not match its hash; deleted", path);
+		unlink(path);
+		return job_fail(j, -ESPIPE,
+				"cached '%s' did not match its hash and was deleted, after %" PRIu64
+				" bytes went on to be extracted",
+				path, j->tee_pos);
+	}
+	r = job_tee_commit(j);
+	return r < 0 ? r : 1;
+}
+
 /* A warm cache transfers nothing; a cached file that no longer matches is fetched again. */
-static bool job_is_cached(struct job *j)
+static int job_is_cached(struct job *j)
 {
 	int r;
 
 	if (j->item->sink || !j->cache.final || access(j->cache.final, F_OK) < 0)
-		return false;
+		return 0;
 	r = file_matches(j->cache.final, j->want);
 	if (r == 1) {
 		struct stat st;
 
 		j->have = stat(j->cache.final, &st) == 0 ? (uint64_t)st.st_size : 0;
-		return true;
+		return 1;
 	}
 	dsvm_warn(j->f->ctx, "cached '%s' does not match its hash; fetching it again",
 		  j->cache.final);
 	unlink(j->cache.final);
-	return false;
+	return 0;
 }
 
 static int run_multi(struct fetcher *f, struct job *jobs, size_t n)
@@ -1132,11 +1304,15 @@ int dsvm_fetch_items(struct dsvm_ctx *ctx, const struct dsvm_fetch_options *opts
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 
-		if (job_is_cached(j)) {
+		int c = j->item->tee ? tee_cached(j) : job_is_cached(j);
+
+		if (c > 0) {
 			j->phase = JOB_FINISHED;
 			f.stats.cached++;
 			f.stats.bytes += j->have;
 			report(j, DSVM_FETCH_CACHED, NULL);
+		} else if (c < 0) {
+			job_finish(j, c);
 		} else if (j->item->path) {
 			report(j, DSVM_FETCH_RUNNING, NULL);
 			job_finish(j, copy_local(j));

@@ -40,7 +40,8 @@ struct installer {
 	const struct dsvm_install_options *opts;
 	const json_t *lock;
 	struct dsvm_journal *journal;
-	char *staging; /* <root>/var/lib/dsvm/journal/staging */
+	char *staging;	/* <root>/var/lib/dsvm/journal/staging */
+	char *prepared; /* <root>/var/lib/dsvm/journal/prepared: trees dsvm_install_prepare made */
 	unsigned step;
 	unsigned n_steps;
 	bool changed; /* set by the step's helpers when they write */

@@ -14,6 +14,7 @@
 #include "dsvm/fetch.h"
 #include "dsvm/install.h"
 #include "dsvm/journal.h"
+#include "dsvm/prepare.h"
 #include "install-internal.h"
 #include "internal.h"
 #include "lock-internal.h"
@@ -30,10 +31,12 @@ char *installer_root_path(struct installer *in, const char *img)
 	const char *root = dsvm_ctx_get_root(in->ctx);
 	_cleanup_free_ char *parent = NULL, *rest = NULL;
 	_cleanup_close_ int rootfd = -1;
-	const char *base = strrchr(img, '/');
+	const char *base = img ? strrchr(img, '/') : NULL;
 	char real[PATH_MAX];
 
-	if (streq(root, "/") || !base || img[0] != '/')
+	if (!img)
+		return NULL;
+	if (!root || streq(root, "/") || !base || img[0] != '/')
 		return dsvm_root_path(in->ctx, img);
 	parent = strndup(img, (size_t)(base - img));
 	rest = strdup("");
@@ -435,16 +438,88 @@ static ssize_t read_fd(void *userdata, void *buf, size_t size)
 	return n < 0 ? -errno : n;
 }
 
-/* Extract every artifact of c into a fresh staging directory. */
-static int extract_all(struct installer *in, const json_t *c, struct dsvm_extract **ret)
+/* The tree dsvm_prepare_items made for an artifact (see install.h), newly allocated. */
+static char *prepared_path(struct installer *in, const json_t *art)
 {
+	return strdup_printf("%s/%s", in->prepared, str_of(art, "sha256"));
+}
+
+/*
+ * Move the prepared tree of every artifact of c into in->staging, entry by entry at the top.
+ * Returns 1 when done, 0 when some artifact has no prepared tree or two trees share a top
+ * entry (then in->staging is removed and the caller extracts from the cache, where the
+ * cross-archive checks of extract.h run), -errno on failure.
+ */
+static int assemble_prepared(struct installer *in, const json_t *c)
+{
+	const json_t *art;
+	size_t i;
+	int r = 0;
+
+	if (!in->prepared)
+		return 0;
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		_cleanup_free_ char *tree = prepared_path(in, art);
+		struct stat st;
+
+		if (!tree)
+			return -ENOMEM;
+		if (lstat(tree, &st) < 0 || !S_ISDIR(st.st_mode))
+			return 0;
+	}
+	if (mkdir(in->staging, 0755) < 0)
+		return dsvm_set_error(in->ctx, -errno, "cannot create '%s': %m", in->staging);
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		_cleanup_free_ char *tree = prepared_path(in, art);
+		_cleanup_(closedirp) DIR *d = tree ? opendir(tree) : NULL;
+		struct dirent *de;
+
+		if (!d)
+			return tree ? dsvm_set_error(in->ctx, -errno, "cannot read '%s': %m", tree)
+				    : -ENOMEM;
+		while ((de = readdir(d))) {
+			_cleanup_free_ char *from = NULL, *to = NULL;
+
+			if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+				continue;
+			from = strdup_printf("%s/%s", tree, de->d_name);
+			to = strdup_printf("%s/%s", in->staging, de->d_name);
+			if (!from || !to)
+				return -ENOMEM;
+			if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+				continue;
+			r = errno == EEXIST
+				    ? 0
+				    : dsvm_set_error(in->ctx, -errno, "cannot move '%s': %m", from);
+			remove_tree(in->staging);
+			return r;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Put the tree of every artifact of c at in->staging: the trees prepared from the download
+ * stream when there are, else extracted now from the verified cache files.
+ */
+static int extract_all(struct installer *in, const json_t *c)
+{
+	_cleanup_free_ char *tmp = strdup_printf("%s.x", in->staging);
 	struct dsvm_extract *ex = NULL;
 	const json_t *art;
 	size_t i;
 	int r;
 
+	if (!tmp)
+		return -ENOMEM;
 	remove_tree(in->staging);
-	r = dsvm_extract_new(in->ctx, in->staging, NULL, &ex);
+	remove_tree(tmp);
+	r = assemble_prepared(in, c);
+	if (r != 0)
+		return r < 0 ? r : installer_sync_tree(in, in->staging);
+	r = dsvm_extract_new(in->ctx, tmp, NULL, &ex);
 	if (r < 0)
 		return r;
 	json_array_foreach(json_object_get(c, "artifacts"), i, art)
@@ -462,13 +537,11 @@ static int extract_all(struct installer *in, const json_t *c, struct dsvm_extrac
 			break;
 	}
 	if (r == 0)
-		r = installer_sync_tree(in, in->staging);
-	if (r < 0) {
-		dsvm_extract_free(ex);
-		return r;
-	}
-	*ret = ex;
-	return 0;
+		r = installer_sync_tree(in, tmp);
+	if (r == 0)
+		r = dsvm_extract_commit(ex, in->staging);
+	dsvm_extract_free(ex);
+	return r;
 }
 
 /* The receipt an archive or redist step leaves; newly allocated JSON text. */
@@ -567,21 +640,79 @@ static int swap_into_place(struct installer *in, const char *swap, const char *h
 	return installer_sync_dir_of(in, host);
 }
 
+/* The lock's CUDA toolkit (the install component providing cuda-toolkit), or NULL. */
+static const json_t *cuda_toolkit(const json_t *lock)
+{
+	const json_t *c, *p;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(lock, "components"), i, c)
+	{
+		if (!str_of(c, "action") || !streq(str_of(c, "action"), "install"))
+			continue;
+		json_array_foreach(json_object_get(c, "provides"), j,
+				   p) if (json_string_value(p) &&
+					  streq(json_string_value(p), "cuda-toolkit")) return c;
+	}
+	return NULL;
+}
+
+/* "cuda-13.0" for version "13.0.0". */
+static char *cuda_dir_name(const char *version)
+{
+	const char *dot = version ? strchr(version, '.') : NULL;
+	size_t n;
+
+	if (!dot)
+		return NULL;
+	n = strcspn(dot + 1, ".");
+	return strdup_printf("cuda-%.*s", (int)(dot + 1 - version + n), version);
+}
+
+/*
+ * Where an archive (/opt/<name>-<version>) or nvidia-redist component (/usr/local/cuda-<M.m> of
+ * the lock's toolkit) goes in the image; *ret_dir (may be NULL) is the redist's "cuda-M.m".
+ */
+static int component_tree_dest(struct installer *in, const json_t *c, char **ret_dest,
+			       char **ret_dir)
+{
+	const json_t *toolkit;
+	_cleanup_free_ char *dir = NULL;
+
+	if (streq(str_of(c, "kind"), "archive")) {
+		*ret_dest = strdup_printf("/opt/%s-%s", str_of(c, "name"),
+					  str_of(c, "version") ? str_of(c, "version") : "0");
+		return *ret_dest ? 0 : -ENOMEM;
+	}
+	toolkit = cuda_toolkit(in->lock);
+	if (!toolkit)
+		return dsvm_set_error(in->ctx, -EBADMSG,
+				      "'%s': no component of the lock provides cuda-toolkit",
+				      str_of(c, "name"));
+	dir = cuda_dir_name(str_of(toolkit, "version"));
+	if (!dir)
+		return dsvm_set_error(in->ctx, -EBADMSG, "'%s': version '%s' is not M.m[.p]",
+				      str_of(toolkit, "name"), str_of(toolkit, "version"));
+	*ret_dest = strdup_printf("/usr/local/%s", dir);
+	if (!*ret_dest)
+		return -ENOMEM;
+	if (ret_dir)
+		*ret_dir = TAKE_PTR(dir);
+	return 0;
+}
+
 /*
  * archive: /opt/<name>-<version>, swapped in whole. An archive holding one top directory (the
  * usual tool-1.2.3/ tarball) has it stripped, so the tool's bin/ is /opt/<name>-<version>/bin.
  */
 static int install_archive(struct installer *in, const json_t *c, char **ret_dest)
 {
-	_cleanup_free_ char *dest = strdup_printf(
-		"/opt/%s-%s", str_of(c, "name"), str_of(c, "version") ? str_of(c, "version") : "0");
 	_cleanup_(installer_tree_dest_done) struct tree_dest t = { 0 };
-	_cleanup_free_ char *swap = NULL;
-	struct dsvm_extract *ex = NULL;
-	int r;
+	_cleanup_free_ char *dest = NULL, *swap = NULL;
+	int r = component_tree_dest(in, c, &dest, NULL);
 
-	if (!dest)
-		return -ENOMEM;
+	if (r < 0)
+		return r;
 	r = installer_tree_dest_init(in, c, dest, &t);
 	if (r < 0)
 		return r;
@@ -593,12 +724,13 @@ static int install_archive(struct installer *in, const json_t *c, char **ret_des
 		r = installer_make_parent(in, t.host);
 		if (r < 0)
 			return r;
-		r = extract_all(in, c, &ex);
+		r = extract_all(in, c);
 		if (r < 0)
 			return r;
-		/* Committed beside the destination, so the last move is one rename. */
-		r = dsvm_extract_commit(ex, swap);
-		dsvm_extract_free(ex);
+		/* Moved beside the destination, so the last move is one rename. */
+		if (rename(in->staging, swap) < 0)
+			r = dsvm_set_error(in->ctx, -errno, "cannot move '%s' to '%s': %m",
+					   in->staging, swap);
 		if (r == 0)
 			r = swap_into_place(in, swap, t.host);
 		if (r == 0)
@@ -660,35 +792,6 @@ static int merge_tree(struct installer *in, const char *src, const char *dst)
 	return r;
 }
 
-/* The lock's CUDA toolkit (the install component providing cuda-toolkit), or NULL. */
-static const json_t *cuda_toolkit(const json_t *lock)
-{
-	const json_t *c, *p;
-	size_t i, j;
-
-	json_array_foreach(json_object_get(lock, "components"), i, c)
-	{
-		if (!str_of(c, "action") || !streq(str_of(c, "action"), "install"))
-			continue;
-		json_array_foreach(json_object_get(c, "provides"), j,
-				   p) if (json_string_value(p) &&
-					  streq(json_string_value(p), "cuda-toolkit")) return c;
-	}
-	return NULL;
-}
-
-/* "cuda-13.0" for version "13.0.0". */
-static char *cuda_dir_name(const char *version)
-{
-	const char *dot = version ? strchr(version, '.') : NULL;
-	size_t n;
-
-	if (!dot)
-		return NULL;
-	n = strcspn(dot + 1, ".");
-	return strdup_printf("cuda-%.*s", (int)(dot + 1 - version + n), version);
-}
-
 static int no_dots(const struct dirent *de)
 {
 	return !streq(de->d_name, ".") && !streq(de->d_name, "..");
@@ -719,9 +822,8 @@ static int merge_top(struct installer *in, const json_t *c, const char *name, co
  */
 static int merge_redist(struct installer *in, const json_t *c, const char *host)
 {
-	struct dsvm_extract *ex = NULL;
 	struct dirent **tops = NULL;
-	int n, r = extract_all(in, c, &ex);
+	int n, r = extract_all(in, c);
 
 	if (r < 0)
 		return r;
@@ -736,7 +838,7 @@ static int merge_redist(struct installer *in, const json_t *c, const char *host)
 		free(tops[i]);
 	}
 	free(tops);
-	dsvm_extract_free(ex);
+	remove_tree(in->staging);
 	return r;
 }
 
@@ -748,17 +850,9 @@ static int install_redist(struct installer *in, const json_t *c, char **ret_dest
 	_cleanup_free_ char *dir = NULL, *dest = NULL, *link = NULL;
 	int r;
 
-	if (!toolkit)
-		return dsvm_set_error(in->ctx, -EBADMSG,
-				      "'%s': no component of the lock provides cuda-toolkit",
-				      str_of(c, "name"));
-	dir = cuda_dir_name(str_of(toolkit, "version"));
-	if (!dir)
-		return dsvm_set_error(in->ctx, -EBADMSG, "'%s': version '%s' is not M.m[.p]",
-				      str_of(toolkit, "name"), str_of(toolkit, "version"));
-	dest = strdup_printf("/usr/local/%s", dir);
-	if (!dest)
-		return -ENOMEM;
+	r = component_tree_dest(in, c, &dest, &dir);
+	if (r < 0)
+		return r;
 	r = installer_tree_dest_init(in, c, dest, &t);
 	if (r == 0 && !t.in_place)
 		r = merge_redist(in, c, t.host);
@@ -1153,7 +1247,8 @@ int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 	in.n_steps = dsvm_install_count_steps(lock);
 	in.stats.steps = in.n_steps;
 	in.staging = strdup_printf("%s/staging", dsvm_journal_get_dir(in.journal));
-	if (!in.staging) {
+	in.prepared = strdup_printf("%s/prepared", dsvm_journal_get_dir(in.journal));
+	if (!in.staging || !in.prepared) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1165,7 +1260,118 @@ int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 out:
 	if (in.staging)
 		remove_tree(in.staging);
+	/* Trees prepared for this run were used or are stale; the next prepare makes new ones. */
+	if (r == 0 && in.prepared)
+		remove_tree(in.prepared);
+	free(in.prepared);
 	free(in.staging);
 	dsvm_journal_free(in.journal);
+	return r;
+}
+
+#define PREPARED_DIR DSVM_JOURNAL_DIR "/prepared"
+
+/* The archive and redist artifacts of install components not yet in place, once per hash. */
+static int prepare_collect(struct installer *in, const char *dir, struct dsvm_prepare_item **ret,
+			   size_t *ret_n)
+{
+	struct dsvm_prepare_item *items = NULL;
+	const json_t *c, *art;
+	size_t i, j, n = 0;
+
+	json_array_foreach(json_object_get(in->lock, "components"), i, c)
+	{
+		_cleanup_(installer_tree_dest_done) struct tree_dest t = { 0 };
+		_cleanup_free_ char *dest = NULL;
+		const char *reason;
+		enum step_kind kind = classify(c, &reason);
+		int r;
+
+		if (kind != STEP_ARCHIVE && kind != STEP_REDIST)
+			continue;
+		r = component_tree_dest(in, c, &dest, NULL);
+		if (r == 0)
+			r = installer_tree_dest_init(in, c, dest, &t);
+		if (r < 0) {
+			free(items);
+			return r;
+		}
+		if (t.in_place)
+			continue;
+		json_array_foreach(json_object_get(c, "artifacts"), j, art)
+		{
+			struct dsvm_prepare_item *p;
+			const char *sha = str_of(art, "sha256");
+			bool seen = false;
+
+			if (!sha || !is_sha256_hex(sha))
+				continue; /* the step itself reports it */
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = streq(items[k].fetch.sha256, sha);
+			if (seen)
+				continue;
+			p = realloc(items, (n + 1) * sizeof(*items));
+			if (!p) {
+				free(items);
+				return -ENOMEM;
+			}
+			items = p;
+			items[n] = (struct dsvm_prepare_item){
+				.fetch = { .name = str_of(art, "name"),
+					   .url = str_of(art, "url"),
+					   .path = str_of(art, "path"),
+					   .sha256 = sha,
+					   .size = (uint64_t)json_integer_value(
+						   json_object_get(art, "size")) },
+				.staging_dir = strdup_printf("%s/%s", dir, sha),
+			};
+			if (!items[n].staging_dir) {
+				free(items);
+				return -ENOMEM;
+			}
+			n++;
+		}
+	}
+	*ret = items;
+	*ret_n = n;
+	return 0;
+}
+
+int dsvm_install_prepare(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+			 const struct dsvm_fetch_options *fetch,
+			 struct dsvm_prepare_stats *ret_stats)
+{
+	struct installer in = { .ctx = ctx, .lock = dsvm_lock_json(lock) };
+	_cleanup_free_ char *final = dsvm_root_path(ctx, PREPARED_DIR);
+	_cleanup_free_ char *tmp = final ? strdup_printf("%s.tmp", final) : NULL;
+	struct dsvm_prepare_item *items = NULL;
+	struct dsvm_prepare_stats stats = { 0 };
+	size_t n = 0;
+	int r;
+
+	if (!final || !tmp)
+		return -ENOMEM;
+	remove_tree(final);
+	remove_tree(tmp);
+	r = prepare_collect(&in, tmp, &items, &n);
+	if (r < 0 || n == 0)
+		goto out;
+	r = mkdir_parents(tmp, 0755);
+	if (r < 0) {
+		r = dsvm_set_error(ctx, r, "cannot create '%s': %s", tmp, strerror(-r));
+		goto out;
+	}
+	r = dsvm_prepare_items(ctx, fetch, items, n, NULL, &stats);
+	/* Only complete trees exist in tmp; the name says they are usable. */
+	if (r == 0 && rename(tmp, final) < 0)
+		r = dsvm_set_error(ctx, -errno, "cannot rename '%s': %m", tmp);
+	if (ret_stats)
+		*ret_stats = stats;
+out:
+	for (size_t i = 0; i < n; i++)
+		free((char *)items[i].staging_dir);
+	free(items);
+	if (r < 0)
+		remove_tree(tmp);
 	return r;
 }

@@ -6,24 +6,29 @@
  * the format and compression are detected) into a fresh staging directory, then one rename into
  * place (DESIGN.md "Rules that hold everywhere").
  *
- * libarchive runs with ARCHIVE_EXTRACT_SECURE_NODOTDOT, _SECURE_SYMLINKS and
- * _SECURE_NOABSOLUTEPATHS, and every entry is also checked here before anything is written:
- * refused are names that are absolute or contain '..'; symbolic links whose target, resolved
- * through the links already in the staging tree, leaves it; hard links to anything but a regular
- * file already extracted into the tree; device nodes, FIFOs and sockets; setuid and setgid bits
- * (refused, not stripped: a payload that asks for them is not one this project ships, and a
- * silent strip would change how it runs); entries whose parent path in the tree is a symlink or
- * not a directory, or that would replace a symlink (writing through a link planted earlier, by
- * this archive or an earlier one into the same staging tree); and anything past the entry or
- * byte budget, counted across every archive extracted into the staging tree. Ownership is never
- * restored; directories are always owner-writable so the tree can be removed.
+ * libarchive only reads; the entries are written by this module, every system call relative to
+ * the staging directory's descriptor (mkdirat, openat with O_EXCL and O_NOFOLLOW, symlinkat,
+ * linkat, utimensat), never through the working directory. Every entry is checked before
+ * anything is written: refused are names that are absolute or contain '..'; symbolic links whose
+ * target, resolved through the links already in the staging tree, leaves it; hard links to
+ * anything but a regular file already extracted into the tree; device nodes, FIFOs and sockets;
+ * setuid and setgid bits (refused, not stripped: a payload that asks for them is not one this
+ * project ships, and a silent strip would change how it runs); entries whose parent path in the
+ * tree is a symlink or not a directory, that would replace a symlink (writing through a link
+ * planted earlier, by this archive or an earlier one into the same staging tree) or a directory;
+ * names nesting deeper than 128 levels; and anything past the entry or byte budget, counted
+ * across every archive extracted into the staging tree. Ownership is never restored; modes are
+ * the archive's permission bits under the process umask, directories always owner-writable so
+ * the tree can be removed; modification times are restored (directories' once their archive
+ * ends). A later entry of the same name replaces an earlier file or link.
  *
- * On any refusal or error the whole staging tree is removed and the error names the archive and
- * the entry. Nothing is written outside the staging tree at any time.
+ * On any refusal or error (a failed write(2) included: ENOSPC, EIO) the whole staging tree is
+ * removed and the error names the archive and the entry, or the path and the cause. Nothing is
+ * written outside the staging tree at any time. Files are not synced one by one: a caller that
+ * needs them durable syncs them before renaming them to a final path.
  *
- * libarchive resolves entry names against the working directory, and the secure flags refuse the
- * absolute names that would avoid it, so extraction changes into the staging directory for the
- * duration of each call and back afterwards: do not extract from two threads of one process.
+ * One struct dsvm_extract is used by one thread at a time; extractions into different staging
+ * trees may run in parallel threads of one process.
  */
 
 #include <stdbool.h>
@@ -80,6 +85,13 @@ int dsvm_extract_stream(struct dsvm_extract *ex, const char *name, dsvm_extract_
  * fsync dest's parent. Returns 0, -EEXIST when dest exists, -EXDEV across file systems.
  */
 int dsvm_extract_commit(struct dsvm_extract *ex, const char *dest);
+
+/*
+ * Keep the staging tree where it is, for a caller that takes its entries from there itself: sync
+ * the staging directory; afterwards free() leaves the tree and other calls return -ESTALE.
+ * Returns 0 or -errno.
+ */
+int dsvm_extract_keep(struct dsvm_extract *ex);
 
 /* Totals so far, all archives together. */
 uint64_t dsvm_extract_get_bytes(const struct dsvm_extract *ex);

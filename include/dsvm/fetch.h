@@ -69,6 +69,31 @@ struct dsvm_fetch_sink {
 	void *userdata;
 };
 
+/*
+ * An observer of an artifact's bytes beside the cache (one-pass extraction: dsvm/prepare.h). It
+ * gets the artifact once, in order from byte 0, wherever the bytes come from: the warm cache
+ * (read once, hashed while read), a .part kept from an earlier run or attempt, the network, or a
+ * repository file. Bytes reach it before the digest is known: it must hold back its result until
+ * commit. A resumed transfer continues the tee where it stopped; when a transfer has to fetch
+ * again bytes the tee already took (the next source after one that served other bytes, a server
+ * that ignored the range request, kept bytes that proved wrong, a cached file that no longer
+ * matches its name), the item fails with -ESPIPE and the .part is kept, so that a plain fetch can
+ * finish it. Each op returns 0 or -errno; an error from write or commit fails the item at once (no
+ * other source is tried) and removes its .part.
+ */
+struct dsvm_fetch_tee_ops {
+	int (*write)(void *userdata, const void *buf, size_t size);
+	/* Every byte went through write and matched the digest; called before the rename. */
+	int (*commit)(void *userdata);
+	/* The item ends without success, or before every byte went through write. */
+	void (*abandon)(void *userdata);
+};
+
+struct dsvm_fetch_tee {
+	const struct dsvm_fetch_tee_ops *ops;
+	void *userdata;
+};
+
 /* One artifact to fetch. Strings are borrowed for the duration of the call. */
 struct dsvm_fetch_item {
 	const char *name;   /* for messages and progress */
@@ -78,11 +103,18 @@ struct dsvm_fetch_item {
 	uint64_t size;	    /* exact size when known, else 0 (then the cap is 8 GiB) */
 	/* NULL: the content-addressed cache. Otherwise the cache is neither read nor written. */
 	const struct dsvm_fetch_sink *sink;
+	/*
+	 * Also hand the bytes to this observer (with the cache only: sink must be NULL). fetch
+	 * calls its commit or abandon at most once; not at all when the call fails before the item
+	 * is tried (a malformed item, a cache that cannot be created).
+	 */
+	const struct dsvm_fetch_tee *tee;
 };
 
 enum dsvm_fetch_state {
 	DSVM_FETCH_RUNNING, /* bytes are arriving */
-	DSVM_FETCH_RETRY,   /* an attempt failed; waiting for the next (error says why) */
+	DSVM_FETCH_RETRY,   /* an attempt failed; waiting for the next (error says why); also
+			     * the last report of an item whose tee could not go on (-ESPIPE) */
 	DSVM_FETCH_CACHED,  /* already in the cache and verified: nothing transferred */
 	DSVM_FETCH_DONE,    /* fetched and verified */
 	DSVM_FETCH_FAILED,  /* given up (error says why) */
@@ -146,8 +178,13 @@ int dsvm_fetch_prepare_cache(struct dsvm_ctx *ctx, const char *cache_dir);
  * URL, scheme or redirect, -EKEYREJECTED TLS verification failed, -EREMOTEIO another HTTP error,
  * -ECONNREFUSED/-EHOSTUNREACH no connection after every attempt, -EAGAIN/-ETIMEDOUT transient
  * failures outlasted the attempts (the .part is kept for the next run), -EIO/-ENOSPC local I/O,
- * -EBUSY another process holds the .part, -EINVAL a malformed item. *ret_stats (may be NULL) is
- * written whenever the call got as far as trying the items.
+ * -EBUSY another process holds the .part, -EINVAL a malformed item, -ESPIPE a tee cannot be
+ * continued (see struct dsvm_fetch_tee_ops). *ret_stats (may be NULL) is written whenever the call
+ * got as far as trying the items.
+ *
+ * Calls in several threads at once are safe when each has its own ctx (and its progress callback
+ * copes with being called from those threads); two of them must not fetch the same sha256 into
+ * one cache at the same time (the second fails with -EBUSY).
  */
 int dsvm_fetch_items(struct dsvm_ctx *ctx, const struct dsvm_fetch_options *opts,
 		     const struct dsvm_fetch_item *items, size_t n,

@@ -118,5 +118,24 @@ int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 		      const struct dsvm_install_options *opts,
 		      struct dsvm_install_stats *ret_stats);
 
+struct dsvm_fetch_options;
+struct dsvm_prepare_stats;
+
+/*
+ * The one-pass path, for a caller with network (dsvm-build image): fetch every archive and
+ * nvidia-redist artifact of the lock's install components that are not in place yet and extract
+ * it from the download stream itself (include/dsvm/prepare.h: network -> SHA-256 -> cache and
+ * decompressor -> disk, several artifacts in parallel, a tree kept only when the hash matched),
+ * into <root>/var/lib/dsvm/journal/prepared/<sha256>. The trees are written under
+ * prepared.tmp and the directory renamed when every item succeeded, so a kill leaves nothing
+ * dsvm_install_lock would take. dsvm_install_lock then moves those trees into place instead of
+ * extracting the cache files again, and removes the directory when it completes. Trees an
+ * earlier call left are removed first. fetch: as for dsvm_fetch_items (cache_dir required).
+ * Returns 0 or the failure of dsvm_prepare_items; *ret_stats (may be NULL) as it gives them.
+ */
+int dsvm_install_prepare(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+			 const struct dsvm_fetch_options *fetch,
+			 struct dsvm_prepare_stats *ret_stats);
+
 /* Number of journaled steps dsvm_install_lock would run for lock (for T1: kill at each). */
 unsigned dsvm_install_count_steps(const struct dsvm_lock *lock);

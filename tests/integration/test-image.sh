@@ -109,6 +109,8 @@ check "unit enabled" [ -L "$clean/etc/systemd/system/multi-user.target.wants/dsv
 check "runfile ran" [ -n "$(find "$clean/usr/local" -path '*dsvm-sample-tools*' | head -n 1)" ]
 check "nothing left in the run directory" [ ! -e "$clean/var/lib/dsvm/journal/run" ]
 check "journal removed" [ ! -e "$clean/var/lib/dsvm/journal/install.journal" ]
+check "archives streamed into their trees in one pass: $(grep streamed "$work/err")" grep -q '^streamed 5 archives into their trees (0 from the cache)' "$work/err"
+check "prepared trees used and removed" [ ! -e "$clean/var/lib/dsvm/journal/prepared" ]
 state "$clean" >"$work/clean.state"
 
 # --- a second run changes nothing -----------------------------------------------------------

@@ -187,6 +187,16 @@ def main():
     tar(p("deep.tar"), [(deep + "/f", "file", "x", 0o644)])
     case("reject", "deep-tree", ["deep.tar"], "nests too deep")
 
+    # A later entry replacing a link (inside the tree) by a file: refused, never unlinked.
+    tar(p("replace-link.tar"), [("d/", "dir", None, 0o755), ("l", "sym", "d", 0o777),
+                                ("l", "file", "x", 0o644)])
+    case("reject", "file-over-symlink", ["replace-link.tar"], "would replace a symbolic link")
+
+    # A later entry turning a directory (already holding entries) into a file.
+    tar(p("file-over-dir.tar"), [("d/", "dir", None, 0o755), ("d/x", "file", "x", 0o644),
+                                 ("d", "file", "replaced", 0o644)])
+    case("reject", "file-over-directory", ["file-over-dir.tar"], "would replace a directory")
+
     zip_(p("zip-slip.zip"), [("ok.txt", "file", "ok", 0o644),
                              (up + "/pwned.txt", "file", "pwned", 0o644)])
     case("reject", "zip-dotdot", ["zip-slip.zip"], "has a '..' component")
@@ -217,6 +227,10 @@ def main():
     zip_(p("benign.zip"), [("pkg/", "dir", None, 0o755), ("pkg/a.txt", "file", "a", 0o644),
                            ("pkg/b", "sym", "a.txt", 0o777)])
     case("accept", "benign-zip", ["benign.zip"], "")
+    # A later entry of the same name replaces an earlier file (what tar does on extraction).
+    tar(p("replace.tar"), [("pkg/", "dir", None, 0o755), ("pkg/a", "file", "1", 0o644),
+                           ("pkg/a", "file", "22", 0o600)])
+    case("accept", "benign-replace", ["replace.tar"], "")
     tar(p("overlay-a.tar"), [("usr/", "dir", None, 0o755), ("usr/lib/", "dir", None, 0o755),
                              ("lib", "sym", "usr/lib", 0o777)])
     tar(p("overlay-b.tar"), [("usr/lib/libbar.so", "file", "bar", 0o644)])

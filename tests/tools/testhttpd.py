@@ -27,6 +27,10 @@ Knobs are path segments, so one server serves every case at once and each case i
   redirect=N       302 to the same path with N-1 (0 serves normally); redirect=loop forever
   redirect-scheme  302 to https:// on the same port (a client must refuse to follow)
   files/REL        serve DIR/REL (from --dir), with "Range: bytes=N-" for resumed downloads
+  cut=BYTES        with files/: the first request for this path gets the headers of the whole
+                   answer but only BYTES bytes of its body, then the connection closes
+  cutrst=BYTES     the same, ending with a TCP reset instead of a close
+  norange          with files/: ignore Range headers (always 200 with the whole file)
 """
 
 import argparse
@@ -139,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_body(200, b"<html><body><h1>Sign in to continue</h1></body></html>",
                                   "text/html")
         if "files" in k:
-            return self.serve_file(k["files"])
+            return self.serve_file(k["files"], k, n)
         if "huge" in k:
             size = int(k["huge"] or 1 << 24)
             self.send_response(200)
@@ -174,7 +178,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         return self.send_body(200, body)
 
-    def serve_file(self, rel):
+    def serve_file(self, rel, k=None, n=1):
+        k = k or {}
         root = self.server.file_dir
         path = os.path.realpath(os.path.join(root or "/nonexistent", rel))
         if not root or not path.startswith(os.path.realpath(root) + os.sep) or \
@@ -182,7 +187,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_body(404, b"no such file\n", "text/plain")
         size = os.path.getsize(path)
         start = 0
-        rng = self.headers.get("Range", "")
+        rng = "" if "norange" in k else self.headers.get("Range", "")
         if rng.startswith("bytes=") and rng.endswith("-"):
             start = int(rng[6:-1])
             if start >= size:
@@ -191,16 +196,37 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-        with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read()
+        # The first request of a path with cut= or cutrst= stops after that many body bytes.
+        cut = None
+        if n == 1 and ("cut" in k or "cutrst" in k):
+            cut = int(k.get("cut") or k.get("cutrst") or 0)
         self.send_response(206 if start else 200)
         if start:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(size - start))
         self.end_headers()
-        self.wfile.write(data)
+        sent = 0
+        # Streamed in blocks: a large artifact starts arriving at once and is never held whole.
+        with open(path, "rb") as f:
+            f.seek(start)
+            try:
+                while cut is None or sent < cut:
+                    data = f.read(1 << 20 if cut is None else min(1 << 20, cut - sent))
+                    if not data:
+                        break
+                    self.wfile.write(data)
+                    sent += len(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return
+        if cut is not None:
+            self.wfile.flush()
+            if "cutrst" in k:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
 
 
 def run(server, args):

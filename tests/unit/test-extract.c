@@ -10,6 +10,9 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -86,25 +89,6 @@ static uint64_t bytes_changed(const char *name, const char *before, const char *
 	return bytes;
 }
 
-static void run(char *const argv[])
-{
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 static int setup(void **state)
 {
 	char outside[PATH_MAX + 16], secret[PATH_MAX + 32];
@@ -134,7 +118,7 @@ static int setup(void **state)
 	snprintf(secret, sizeof(secret), "%s/a/b", root);
 	assert_int_equal(mkdir(secret, 0755), 0);
 	if (access("/usr/bin/python3", X_OK) == 0) {
-		run(argv);
+		unit_run(argv);
 		have_archives = true;
 	}
 	return 0;
@@ -145,7 +129,7 @@ static int teardown(void **state)
 	char *argv[] = { (char *)"rm", (char *)"-rf", work, NULL };
 
 	(void)state;
-	run(argv);
+	unit_run(argv);
 	return 0;
 }
 
@@ -179,6 +163,14 @@ static void check_benign(const char *dir)
 	assert_int_equal(stat(p, &st), 0);
 	snprintf(p, sizeof(p), "%s/pkg/readonly/LICENSE", dir);
 	assert_int_equal(stat(p, &st), 0);
+	/* Times come from the archive: files, links, and directories once the archive ended. */
+	assert_int_equal(st.st_mtime, 1700000000);
+	snprintf(p, sizeof(p), "%s/pkg/lib/libfoo.so", dir);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_mtime, 1700000000);
+	snprintf(p, sizeof(p), "%s/pkg/lib", dir);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mtime, 1700000000);
 }
 
 static void check_accepted(const char *name, const char *dest)
@@ -194,6 +186,16 @@ static void check_accepted(const char *name, const char *dest)
 		assert_true(S_ISLNK(st.st_mode));
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_size, 1);
+	} else if (strcmp(name, "benign-replace") == 0) {
+		char buf[8] = "";
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/pkg/a", dest);
+		fd = open(p, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(read(fd, buf, sizeof(buf)), 2);
+		close(fd);
+		assert_string_equal(buf, "22");
 	} else if (strcmp(name, "benign-two-archives") == 0) {
 		/* The second archive wrote under usr/lib, never through the planted 'lib' link. */
 		snprintf(p, sizeof(p), "%s/lib/libbar.so", dest);
@@ -255,7 +257,7 @@ static void test_hostile_archives(void **state)
 			{
 				char *argv[] = { (char *)"rm", (char *)"-rf", dest, NULL };
 
-				run(argv);
+				unit_run(argv);
 			}
 			after = snapshot(root);
 			outside_bytes += bytes_changed(name, before, after);
@@ -361,12 +363,163 @@ static void test_contract(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+struct thread_job {
+	char stage[PATH_MAX + 16];
+	char dest[PATH_MAX + 16];
+	int rounds;
+	int result;
+	char error[512];
+};
+
+static void *extract_thread(void *userdata)
+{
+	struct thread_job *t = userdata;
+	struct dsvm_ctx *ctx = dsvm_ctx_new();
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/benign.tar.xz", archives);
+	for (int i = 0; ctx && i < t->rounds && t->result == 0; i++) {
+		struct dsvm_extract *ex = NULL;
+
+		t->result = dsvm_extract_new(ctx, t->stage, NULL, &ex);
+		if (t->result == 0)
+			t->result = dsvm_extract_file(ex, path);
+		if (t->result == 0 && i + 1 == t->rounds)
+			t->result = dsvm_extract_commit(ex, t->dest);
+		dsvm_extract_free(ex);
+	}
+	if (ctx)
+		snprintf(t->error, sizeof(t->error), "%s", dsvm_ctx_get_error(ctx));
+	dsvm_ctx_free(ctx);
+	return NULL;
+}
+
+/* Extractions in parallel threads: nothing depends on the working directory any more. */
+static void test_threads(void **state)
+{
+	struct thread_job jobs[3];
+	pthread_t tids[3];
+	char cwd[PATH_MAX], cwd2[PATH_MAX];
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	for (int i = 0; i < 3; i++) {
+		memset(&jobs[i], 0, sizeof(jobs[i]));
+		snprintf(jobs[i].stage, sizeof(jobs[i].stage), "%s/a/b/thread%d", root, i);
+		snprintf(jobs[i].dest, sizeof(jobs[i].dest), "%s/a/b/thread%d-done", root, i);
+		jobs[i].rounds = 20;
+		assert_int_equal(pthread_create(&tids[i], NULL, extract_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *argv[] = { (char *)"rm", (char *)"-rf", jobs[i].dest, NULL };
+
+		assert_int_equal(pthread_join(tids[i], NULL), 0);
+		if (jobs[i].result < 0)
+			fail_msg("thread %d: %d: %s", i, jobs[i].result, jobs[i].error);
+		check_benign(jobs[i].dest);
+		unit_run(argv);
+	}
+	assert_non_null(getcwd(cwd2, sizeof(cwd2)));
+	assert_string_equal(cwd, cwd2);
+}
+
+/*
+ * A write that fails (here EFBIG from RLIMIT_FSIZE, standing for ENOSPC or EIO, which need a
+ * full or broken file system) fails the extraction naming the path and the cause, and no short
+ * file is left anywhere.
+ */
+static void test_write_error(void **state)
+{
+	char path[PATH_MAX + 32], stage[PATH_MAX + 16], want[PATH_MAX + 64];
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct rlimit old, small;
+	struct dsvm_extract *ex;
+	int r;
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	snprintf(stage, sizeof(stage), "%s/a/b/wfail", root);
+	snprintf(path, sizeof(path), "%s/benign.tar.gz", archives);
+	ex = new_extract(ctx, stage);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 1000; /* libfoo.so.1.2 holds 4100 bytes */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	r = dsvm_extract_file(ex, path);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r, -EFBIG);
+	snprintf(want, sizeof(want), "cannot write '%s/pkg/lib/libfoo.so.1.2'", stage);
+	assert_error_contains(ctx, want);
+	assert_error_contains(ctx, "File too large; the staging tree was removed");
+	assert_int_equal(access(stage, F_OK), -1);
+	dsvm_extract_free(ex);
+	dsvm_ctx_free(ctx);
+}
+
+/* A sparse file (GNU tar -S) comes back with its holes and its full size, tail hole included. */
+static void test_sparse(void **state)
+{
+	char dir[PATH_MAX + 16], file[PATH_MAX + 32], tarball[PATH_MAX + 32], stage[PATH_MAX + 16];
+	char *argv[] = { (char *)"tar", (char *)"-S", (char *)"-C",	dir,
+			 (char *)"-cf", tarball,      (char *)"sparse", NULL };
+	static const char mark[] = "middle of nowhere";
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_extract *ex;
+	char buf[sizeof(mark)];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	if (access("/usr/bin/tar", X_OK) < 0 && access("/bin/tar", X_OK) < 0)
+		skip();
+	snprintf(dir, sizeof(dir), "%s/sparse-src", work);
+	snprintf(file, sizeof(file), "%s/sparse", dir);
+	snprintf(tarball, sizeof(tarball), "%s/sparse.tar", work);
+	snprintf(stage, sizeof(stage), "%s/a/b/sparse", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, mark, sizeof(mark), 1 << 20), (ssize_t)sizeof(mark));
+	assert_int_equal(ftruncate(fd, 3 << 20), 0);
+	close(fd);
+	unit_run(argv);
+	ex = new_extract(ctx, stage);
+	assert_ok(ctx, dsvm_extract_file(ex, tarball));
+	snprintf(file, sizeof(file), "%s/sparse", stage);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_size, 3 << 20);
+	assert_true(dsvm_extract_get_bytes(ex) >= (3u << 20));
+	fd = open(file, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 1 << 20), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, mark, sizeof(mark));
+	assert_int_equal(pread(fd, buf, 4, (2 << 20) + 5), 4);
+	assert_memory_equal(buf, "\0\0\0\0", 4);
+	close(fd);
+	/* Kept in place: free leaves the tree, and it can no longer be used. */
+	assert_ok(ctx, dsvm_extract_keep(ex));
+	assert_int_equal(dsvm_extract_file(ex, tarball), -ESTALE);
+	dsvm_extract_free(ex);
+	assert_int_equal(stat(file, &st), 0);
+	{
+		char *rm[] = { (char *)"rm", (char *)"-rf", stage, NULL };
+
+		unit_run(rm);
+	}
+	dsvm_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hostile_archives),
-		cmocka_unit_test(test_stream),
-		cmocka_unit_test(test_contract),
+		cmocka_unit_test(test_hostile_archives), cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_contract),	 cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_write_error),	 cmocka_unit_test(test_sparse),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -310,6 +310,141 @@ static void test_custom_sink(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+/* A tee that keeps what it is given, and can be told to refuse bytes or its commit. */
+struct mem_tee {
+	unsigned char *buf;
+	size_t len;
+	unsigned commits, abandons;
+	int fail_write_at; /* refuse the write that would pass this many bytes (0: never) */
+	int fail_commit;
+};
+
+static int tee_write(void *userdata, const void *buf, size_t size)
+{
+	struct mem_tee *t = userdata;
+	unsigned char *p;
+
+	if (t->fail_write_at && t->len + size > (size_t)t->fail_write_at)
+		return -ECANCELED;
+	p = realloc(t->buf, t->len + size);
+	if (!p)
+		return -ENOMEM;
+	t->buf = p;
+	memcpy(t->buf + t->len, buf, size);
+	t->len += size;
+	return 0;
+}
+
+static int tee_commit(void *userdata)
+{
+	struct mem_tee *t = userdata;
+
+	t->commits++;
+	return t->fail_commit;
+}
+
+static void tee_abandon(void *userdata)
+{
+	((struct mem_tee *)userdata)->abandons++;
+}
+
+static const struct dsvm_fetch_tee_ops tee_ops = {
+	.write = tee_write,
+	.commit = tee_commit,
+	.abandon = tee_abandon,
+};
+
+static void tee_reset(struct mem_tee *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The tee sees every byte once, in order, whether copied, cached, or from a tampered cache. */
+static void test_tee(void **state)
+{
+	struct mem_tee mt = { 0 };
+	struct dsvm_fetch_tee tee = { .ops = &tee_ops, .userdata = &mt };
+	struct dsvm_fetch_options o = { .cache_dir = cache };
+	struct dsvm_fetch_item it = { .name = "payload",
+				      .path = payload,
+				      .sha256 = payload_sha,
+				      .size = payload_size,
+				      .tee = &tee };
+	struct dsvm_fetch_stats st;
+	struct dsvm_ctx *ctx = unit_ctx();
+	char *final = cached(), part[256];
+	unsigned char *data = malloc(payload_size);
+	int fd = open(payload, O_RDONLY);
+
+	(void)state;
+	assert_non_null(data);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, data, payload_size), (ssize_t)payload_size);
+	close(fd);
+	snprintf(part, sizeof(part), "%s.part", final);
+
+	/* Copied: the cache gets the file, the tee the same bytes, then one commit. */
+	unlink(final);
+	assert_ok(ctx, dsvm_fetch_items(ctx, &o, &it, 1, &st));
+	assert_int_equal(st.fetched, 1);
+	assert_int_equal(mt.len, payload_size);
+	assert_memory_equal(mt.buf, data, payload_size);
+	assert_int_equal(mt.commits, 1);
+	assert_int_equal(mt.abandons, 0);
+	assert_int_equal(access(final, F_OK), 0);
+
+	/* Warm: read once from the cache, hashed as the tee takes it. */
+	tee_reset(&mt);
+	assert_ok(ctx, dsvm_fetch_items(ctx, &o, &it, 1, &st));
+	assert_int_equal(st.cached, 1);
+	assert_int_equal(mt.len, payload_size);
+	assert_memory_equal(mt.buf, data, payload_size);
+	assert_int_equal(mt.commits, 1);
+
+	/* A tampered cache: the tee already took its bytes, so the item fails, never commits. */
+	tee_reset(&mt);
+	write_file(final, "tampered", 8);
+	assert_int_equal(dsvm_fetch_items(ctx, &o, &it, 1, &st), -ESPIPE);
+	assert_error_contains(ctx, "did not match its hash and was deleted");
+	assert_int_equal(mt.commits, 0);
+	assert_int_equal(mt.abandons, 1);
+	assert_int_equal(access(final, F_OK), -1);
+
+	/* The tee refuses bytes part-way: the item fails at once and leaves no file. */
+	tee_reset(&mt);
+	mt.fail_write_at = 100000;
+	assert_int_equal(dsvm_fetch_items(ctx, &o, &it, 1, &st), -ECANCELED);
+	assert_int_equal(mt.commits, 0);
+	assert_int_equal(mt.abandons, 1);
+	assert_int_equal(access(final, F_OK), -1);
+	assert_int_equal(access(part, F_OK), -1);
+
+	/* Verified, but the tee's commit fails: nothing at the final path either. */
+	tee_reset(&mt);
+	mt.fail_commit = -EBADMSG;
+	assert_int_equal(dsvm_fetch_items(ctx, &o, &it, 1, &st), -EBADMSG);
+	assert_error_contains(ctx, "was verified, but extracting it failed");
+	assert_int_equal(mt.commits, 1);
+	assert_int_equal(mt.abandons, 0);
+	assert_int_equal(access(final, F_OK), -1);
+	assert_int_equal(access(part, F_OK), -1);
+
+	/* A tee goes with the cache only. */
+	{
+		struct mem_sink ms = { 0 };
+		struct dsvm_fetch_sink sink = { .ops = &mem_ops, .userdata = &ms };
+
+		it.sink = &sink;
+		assert_int_equal(dsvm_fetch_items(ctx, &o, &it, 1, NULL), -EINVAL);
+		assert_error_contains(ctx, "a tee beside its own sink");
+	}
+	tee_reset(&mt);
+	free(data);
+	free(final);
+	dsvm_ctx_free(ctx);
+}
+
 static void test_bad_input(void **state)
 {
 	struct dsvm_fetch_options o = { .cache_dir = cache };
@@ -339,7 +474,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_rule),      cmocka_unit_test(test_path_and_warm_cache),
 		cmocka_unit_test(test_path_mismatch), cmocka_unit_test(test_part_already_complete),
-		cmocka_unit_test(test_custom_sink),   cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_custom_sink),   cmocka_unit_test(test_tee),
+		cmocka_unit_test(test_bad_input),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

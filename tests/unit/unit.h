@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+
 #include <cmocka.h>
 
 #include "dsvm/context.h"
@@ -45,3 +48,28 @@ static inline struct dsvm_ctx *unit_ctx(void)
 		if (_r < 0)                                                                        \
 			fail_msg("%s = %d: %s", #expr, _r, dsvm_ctx_get_error(ctx));               \
 	} while (0)
+
+/* Run a program (argv[0] looked up in PATH) with stdout on /dev/null; returns its exit status. */
+static inline int unit_run_status(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The same, and the program must succeed. */
+static inline void unit_run(char *const argv[])
+{
+	assert_int_equal(unit_run_status(argv), 0);
+}
