@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -120,6 +121,9 @@ static void start_server(void)
 	assert_true(server >= 0);
 	if (server == 0) {
 		int null = open("/dev/null", O_WRONLY);
+
+		/* Gone with the test, even when it dies before its teardown. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 
 		if (null >= 0) {
 			dup2(null, STDOUT_FILENO);
