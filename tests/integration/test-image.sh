@@ -21,7 +21,16 @@ done
 work=$(mktemp -d)
 mirror=$work/mirror
 mounted=
-trap 'for m in $mounted; do umount "$m" 2>/dev/null; done; sh "$top/tests/tools/sample-mirror.sh" stop "$mirror" >/dev/null 2>&1; rm -rf "$work"' EXIT
+cleanup() {
+	rc=$?
+	for m in $mounted; do
+		umount "$m" 2>/dev/null || true
+	done
+	sh "$top/tests/tools/sample-mirror.sh" stop "$mirror" >/dev/null 2>&1 || true
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
 sh "$top/tests/tools/sample-mirror.sh" start "$mirror" >"$work/mirror.out" 2>&1 ||
 	{ echo "FAIL: sample mirror: $(cat "$work/mirror.out")"; exit 1; }
 edition=$mirror/sample/manifests/editions/sample-ubuntu-22.04.yaml
@@ -45,7 +54,7 @@ fresh() { # ROOT
 	if [ "$overlay" != no ] && mkdir -p "$1" "$1.upper" "$1.work" &&
 		mount -t overlay overlay -o "lowerdir=$work/base,upperdir=$1.upper,workdir=$1.work" "$1" 2>/dev/null; then
 		overlay=yes
-		mounted="$mounted $1"
+		case " $mounted " in *" $1 "*) ;; *) mounted="$mounted $1" ;; esac
 		return
 	fi
 	overlay=no
