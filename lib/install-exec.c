@@ -229,8 +229,9 @@ int installer_run(struct installer *in, const char *const *argv, const char *con
 	return run_child(in, argv, env, ret_output, false);
 }
 
-int installer_run_ok(struct installer *in, const char *const *argv, const char *const *env,
-		     char **ret_output)
+/* Like installer_run, but a non-zero status is an error naming the command and its output. */
+static int run_ok(struct installer *in, const char *const *argv, const char *const *env,
+		  char **ret_output)
 {
 	int r = run_child(in, argv, env, ret_output, true);
 
@@ -311,7 +312,7 @@ static const char **program_argv(const char *interp, const char *program, const 
  * redone after a kill, so a runfile's args must let it run again over a half-finished install
  * (Miniconda's -u, NVIDIA's --silent).
  */
-static int run_program(struct installer *in, const json_t *c, char **ret_dest)
+int installer_run_program(struct installer *in, const json_t *c, char **ret_dest)
 {
 	_cleanup_(installer_tree_dest_done) struct tree_dest t = { 0 };
 	_cleanup_free_ char *dir = NULL, *program = NULL;
@@ -331,7 +332,7 @@ static int run_program(struct installer *in, const json_t *c, char **ret_dest)
 			return r;
 		program = strdup_printf("%s/%s", dir, str_of(json_array_get(arts, 0), "name"));
 		argv = program ? program_argv("/bin/sh", program, c) : NULL;
-		r = argv ? installer_run_ok(in, argv, NULL, NULL) : -ENOMEM;
+		r = argv ? run_ok(in, argv, NULL, NULL) : -ENOMEM;
 		remove_run_dir(in, dir);
 		if (r < 0)
 			return r;
@@ -343,16 +344,6 @@ static int run_program(struct installer *in, const json_t *c, char **ret_dest)
 	}
 	*ret_dest = strdup(INSTALLED_DIR);
 	return *ret_dest ? 0 : -ENOMEM;
-}
-
-int installer_runfile_install(struct installer *in, const json_t *c, char **ret_dest)
-{
-	return run_program(in, c, ret_dest);
-}
-
-int installer_script_run(struct installer *in, const json_t *c, char **ret_dest)
-{
-	return run_program(in, c, ret_dest);
 }
 
 static bool exists_in_root(struct installer *in, const char *img)
@@ -381,7 +372,7 @@ static int ensure_environment(struct installer *in, const char *env_dir, const c
 				      env_dir);
 	{
 		const char *argv[] = { base, "-m", "venv", env_dir, NULL };
-		int r = installer_run_ok(in, argv, NULL, NULL);
+		int r = run_ok(in, argv, NULL, NULL);
 
 		if (r < 0)
 			return r;
@@ -449,7 +440,7 @@ int installer_pip_install(struct installer *in, const json_t *c, char **ret_dest
 		}
 	}
 	if (r == 0)
-		r = installer_run_ok(in, argv, NULL, NULL);
+		r = run_ok(in, argv, NULL, NULL);
 	for (size_t a = 9; a < k; a++)
 		free((char *)argv[a]);
 	remove_run_dir(in, dir);

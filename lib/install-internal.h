@@ -77,28 +77,11 @@ void installer_tree_dest_done(struct tree_dest *t);
  */
 char *installer_root_path(struct installer *in, const char *img);
 
-/* fsync every file and directory under path / the directory holding path. */
-int installer_sync_tree(struct installer *in, const char *path);
 int installer_sync_dir_of(struct installer *in, const char *path);
-/* mkdir -p of path's directory, the error naming it. */
-int installer_make_parent(struct installer *in, const char *path);
-/* The fixed temporary beside path (".<base>.dsvm-tmp"), newly allocated. */
-char *installer_temp_path(const char *path);
-/* Create tmp for path with mode (parents made); returns the fd. */
-int installer_open_temp(struct installer *in, const char *path, const char *tmp, unsigned mode);
-/* fsync, close and rename tmp over path, then sync its directory; sets in->changed. */
-int installer_commit_temp(struct installer *in, int fd, const char *tmp, const char *path);
 /* Write data to path (a host path) atomically unless it already holds exactly data and mode. */
 int installer_write_if_changed(struct installer *in, const char *path, const char *data,
 			       unsigned mode);
-/* Open an artifact's cache file after checking its hash against the lock; returns the fd. */
-int installer_open_artifact(struct installer *in, const json_t *art, char **ret_path);
-/* Copy an artifact from the cache to a host path / a path in the image, verifying it. */
-int installer_copy_artifact(struct installer *in, const json_t *art, const char *dest,
-			    unsigned mode);
 int installer_copy_to_image(struct installer *in, const json_t *art, const char *img);
-/* Point linkpath (host path) at target, atomically. */
-int installer_set_symlink(struct installer *in, const char *linkpath, const char *target);
 /* An absolute path without empty, "." or ".." components and without a trailing '/'. */
 bool installer_is_clean_absolute(const char *p);
 
@@ -115,15 +98,11 @@ bool installer_is_clean_absolute(const char *p);
 int installer_run(struct installer *in, const char *const *argv, const char *const *env,
 		  char **ret_output);
 
-/* Like installer_run, but a non-zero status is an error naming the command and its output. */
-int installer_run_ok(struct installer *in, const char *const *argv, const char *const *env,
-		     char **ret_output);
-
 /* apt (lib/install-apt.c): install exact versions and hold them; stage a kind's packages. */
 int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest);
 int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest);
 
 /* lib/install-exec.c: wheels into an environment, runfiles, scripts. */
 int installer_pip_install(struct installer *in, const json_t *c, char **ret_dest);
-int installer_runfile_install(struct installer *in, const json_t *c, char **ret_dest);
-int installer_script_run(struct installer *in, const json_t *c, char **ret_dest);
+/* runfile and script: the one artifact run once with /bin/sh inside the root, with args. */
+int installer_run_program(struct installer *in, const json_t *c, char **ret_dest);

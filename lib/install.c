@@ -192,7 +192,7 @@ static int sync_entry(const char *path, const struct stat *st, int type, struct 
  * The extractor syncs only the staging directory: the files it wrote are synced here, before
  * any of them is renamed to a final path, so a power cut cannot leave an empty file there.
  */
-int installer_sync_tree(struct installer *in, const char *path)
+static int installer_sync_tree(struct installer *in, const char *path)
 {
 	if (nftw(path, sync_entry, 16, FTW_PHYS | FTW_DEPTH) != 0)
 		return dsvm_set_error(in->ctx, errno ? -errno : -EIO, "cannot sync '%s': %m", path);
@@ -212,7 +212,7 @@ int installer_sync_dir_of(struct installer *in, const char *path)
 	return 0;
 }
 
-int installer_make_parent(struct installer *in, const char *path)
+static int installer_make_parent(struct installer *in, const char *path)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	int r;
@@ -229,7 +229,7 @@ int installer_make_parent(struct installer *in, const char *path)
  * The temporary beside a final path. Its name is fixed, not per process, so a step redone after
  * a kill replaces what the killed attempt left instead of leaving it in the image.
  */
-char *installer_temp_path(const char *path)
+static char *installer_temp_path(const char *path)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	const char *base = strrchr(path, '/');
@@ -237,7 +237,8 @@ char *installer_temp_path(const char *path)
 	return dir ? strdup_printf("%s/.%s.dsvm-tmp", dir, base ? base + 1 : path) : NULL;
 }
 
-int installer_open_temp(struct installer *in, const char *path, const char *tmp, unsigned mode)
+static int installer_open_temp(struct installer *in, const char *path, const char *tmp,
+			       unsigned mode)
 {
 	int fd, r = installer_make_parent(in, path);
 
@@ -257,7 +258,7 @@ int installer_open_temp(struct installer *in, const char *path, const char *tmp,
 }
 
 /* fsync, close and rename the temporary over path; on failure it is gone and path untouched. */
-int installer_commit_temp(struct installer *in, int fd, const char *tmp, const char *path)
+static int installer_commit_temp(struct installer *in, int fd, const char *tmp, const char *path)
 {
 	int r = 0;
 
@@ -311,7 +312,7 @@ int installer_write_if_changed(struct installer *in, const char *path, const cha
  * Open an artifact's cache file and check its hash against the lock (the cache is a directory
  * anyone with write access could have changed since fetch). Returns the fd, rewound, or -errno.
  */
-int installer_open_artifact(struct installer *in, const json_t *art, char **ret_path)
+static int installer_open_artifact(struct installer *in, const json_t *art, char **ret_path)
 {
 	const char *sha = str_of(art, "sha256");
 	_cleanup_free_ char *path = NULL;
@@ -349,8 +350,8 @@ int installer_open_artifact(struct installer *in, const json_t *art, char **ret_
 }
 
 /* Copy an artifact from the cache to dest (an absolute path in the host), verifying as it goes. */
-int installer_copy_artifact(struct installer *in, const json_t *art, const char *dest,
-			    unsigned mode)
+static int installer_copy_artifact(struct installer *in, const json_t *art, const char *dest,
+				   unsigned mode)
 {
 	_cleanup_free_ char *src = NULL, *tmp = installer_temp_path(dest);
 	_cleanup_close_ int in_fd = -1;
@@ -398,7 +399,7 @@ int installer_copy_to_image(struct installer *in, const json_t *art, const char 
 }
 
 /* Point linkpath at target, replacing what is there by renaming a temporary link over it. */
-int installer_set_symlink(struct installer *in, const char *linkpath, const char *target)
+static int installer_set_symlink(struct installer *in, const char *linkpath, const char *target)
 {
 	_cleanup_free_ char *tmp = installer_temp_path(linkpath);
 	char old[PATH_MAX];
@@ -1106,9 +1107,8 @@ static int run_component(struct installer *in, const json_t *c, enum step_kind k
 	case STEP_PIP:
 		return installer_pip_install(in, c, dest);
 	case STEP_RUNFILE:
-		return installer_runfile_install(in, c, dest);
 	case STEP_SCRIPT:
-		return installer_script_run(in, c, dest);
+		return installer_run_program(in, c, dest);
 	default:
 		return -EINVAL;
 	}
