@@ -703,6 +703,20 @@ static int load_sizes(struct loader *l)
 	return 0;
 }
 
+int dsvm_catalog_get_input(const struct dsvm_catalog *cat, size_t i, const char **ret_name,
+			   char ret_sha256[65])
+{
+	int r;
+
+	if (!cat || i >= _DOC_MAX || !cat->docs[i])
+		return -ERANGE;
+	r = ydoc_sha256(cat->docs[i], ret_sha256);
+	if (r < 0)
+		return r;
+	*ret_name = doc_names[i];
+	return 0;
+}
+
 int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog **ret)
 {
 	static int (*const loaders[_DOC_MAX])(struct loader *) = {

@@ -996,6 +996,97 @@ static int order_staged(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 	return 0;
 }
 
+/* How firstboot takes a component of a stack away again (the lock's "stacks" entries). */
+static const char *removal_of(enum component_kind kind)
+{
+	switch (kind) {
+	case KIND_APT:
+		return "apt-purge";
+	case KIND_RUNFILE:
+		return "runfile-uninstall";
+	case KIND_FILE:
+		return "delete";
+	case KIND_SERVICE:
+		return "disable";
+	case KIND_PIP:
+		return "pip-uninstall";
+	case KIND_ARCHIVE:
+	case KIND_NVIDIA_REDIST:
+		return "keep";
+	default:
+		return "none";
+	}
+}
+
+/*
+ * The conditions a staged stack leaves open (fabric, family), as the component states them:
+ * firstboot decides them on the machine it finds.
+ */
+static json_t *open_when_json(const struct component *c)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (c->when.nvswitch >= 0)
+		json_object_set_new(o, "nvswitch", json_boolean(c->when.nvswitch));
+	if (c->when.infiniband >= 0)
+		json_object_set_new(o, "infiniband", json_boolean(c->when.infiniband));
+	if (c->when.vm_family.n)
+		json_object_set_new(o, "vm_family", str_list_json(&c->when.vm_family));
+	return o;
+}
+
+/*
+ * One entry per (driver kind, branch) stack the image carries: its driver, whether the build
+ * installed it, and its components in lock order, each with the conditions left open and how it
+ * is removed. Payloads and hashes are in the components list, by name.
+ */
+static json_t *stacks_json(const struct resolution *main_res, const struct resolution *staged,
+			   size_t n_staged, const json_t *components)
+{
+	json_t *stacks = json_array();
+
+	for (size_t s = 0; stacks && s < n_staged; s++) {
+		const struct resolution *res = &staged[s];
+		const struct choice *d = res->driver;
+		json_t *list = json_array(), *c;
+		size_t k;
+
+		if (!d || !list) {
+			json_decref(list);
+			continue;
+		}
+		json_array_foreach(components, k, c) {
+			const char *name = json_string_value(json_object_get(c, "name"));
+
+			for (size_t i = 0; i < res->n; i++) {
+				const struct choice *ch = &res->v[i];
+
+				if (!ch->chosen || !ch->c->stage || !streq(ch->c->name, name))
+					continue;
+				json_array_append_new(
+					list, json_pack("{s:s, s:s, s:o*, s:s}", "name", name,
+							"kind", component_kind_to_string(ch->c->kind),
+							"when", open_when_json(ch->c), "remove",
+							removal_of(ch->c->kind)));
+			}
+		}
+		json_array_append_new(
+			stacks,
+			json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:b, s:o}", "driver_kind",
+				  dsvm_driver_kind_to_string(res->t.driver_kind), "branch",
+				  d->eff.driver.branch, "version", d->eff.version, "driver_component",
+				  d->c->name, "cuda_max", res->cuda_max[0] ? res->cuda_max : NULL,
+				  "installed",
+				  main_res->driver && main_res->t.driver_kind == res->t.driver_kind &&
+					  streq(main_res->driver->eff.driver.branch,
+						d->eff.driver.branch),
+				  "components", list));
+	}
+	return stacks;
+}
+
 static int build_lock(struct resolver *rv, struct resolution *main_res, struct resolution *staged,
 		      size_t n_staged, json_t **ret)
 {
@@ -1082,6 +1173,11 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 					   node_position(ch->c->doc, ch->c->node, at, sizeof(at)),
 					   "reason", ch->why));
 	}
+	if (r >= 0 && n_staged) {
+		json_t *stacks = stacks_json(main_res, staged, n_staged, components);
+
+		r = stacks ? json_object_set_new(lock, "stacks", stacks) : -ENOMEM;
+	}
 	if (r < 0) {
 		json_decref(lock);
 		return r;
@@ -1090,13 +1186,14 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 	return 0;
 }
 
-/* Has (kind, branch) been resolved already, for the build target or an earlier stage? */
-static bool stack_seen(const struct resolution *main_res, const struct resolution *staged,
-		       size_t n_staged, enum dsvm_driver_kind kind, const char *branch)
+/*
+ * Has (kind, branch) been staged already? The build target's own stack is staged too, with the
+ * fabric left open: after a resize to a size with NVSwitch the same kind needs what the build
+ * machine did not (fabric manager), and the lock must say what applies only there.
+ */
+static bool stack_seen(const struct resolution *staged, size_t n_staged,
+		       enum dsvm_driver_kind kind, const char *branch)
 {
-	if (main_res->driver && main_res->t.driver_kind == kind &&
-	    streq(main_res->driver->eff.driver.branch, branch))
-		return true;
 	for (size_t i = 0; i < n_staged; i++)
 		if (staged[i].t.driver_kind == kind && streq(staged[i].t.driver_branch, branch))
 			return true;
@@ -1125,7 +1222,7 @@ static int stage_driver_stacks(struct dsvm_ctx *ctx, const struct dsvm_manifest 
 		    !list_matches(&c->when.arch, main_res->t.arch))
 			continue;
 		if (!eff.has_driver || !dsvm_manifest_supports_driver_kind(m, eff.driver.kind) ||
-		    stack_seen(main_res, staged, *n_staged, eff.driver.kind, eff.driver.branch))
+		    stack_seen(staged, *n_staged, eff.driver.kind, eff.driver.branch))
 			continue;
 		if (*n_staged >= MAX_STAGED)
 			return dsvm_set_error(ctx, -E2BIG,
@@ -1200,6 +1297,19 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 			goto out;
 	}
 	r = resolver_add_manifest_inputs(&rv);
+	/*
+	 * The catalog decides kinds and branches as much as the manifests do: its files are inputs
+	 * too, by name only, so the lock does not depend on where the catalog was read from.
+	 */
+	for (size_t i = 0; r >= 0; i++) {
+		const char *name;
+		char hex[65], path[64];
+
+		if (dsvm_catalog_get_input(catalog, i, &name, hex) < 0)
+			break;
+		snprintf(path, sizeof(path), "catalog/%s", name);
+		r = add_input(&rv, path, hex);
+	}
 	if (r < 0)
 		goto out;
 	r = build_lock(&rv, &main_res, staged, n_staged, &lock_json);

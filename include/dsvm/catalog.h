@@ -72,6 +72,13 @@ struct dsvm_branch_info {
  * that cannot be read. The caller frees *ret with dsvm_catalog_free().
  */
 int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog **ret);
+
+/*
+ * The i-th file the catalog was loaded from: its name ("gpus.yaml", owned by the library) and
+ * the SHA-256 of the bytes parsed, for the lock's inputs. Returns 0, or -ERANGE past the end.
+ */
+int dsvm_catalog_get_input(const struct dsvm_catalog *cat, size_t i, const char **ret_name,
+			   char ret_sha256[65]);
 void dsvm_catalog_free(struct dsvm_catalog *cat);
 
 /* GPU by PCI ids (numbers, 0x10de:0x20b5). 0, or -ENOENT for an uncatalogued device. */
