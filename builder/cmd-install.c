@@ -113,8 +113,6 @@ int cmd_install(int argc, char **argv)
 				"--help\n");
 		return DSVM_EXIT_USAGE;
 	}
-	if (builder_make_root("install", root, &root_abs) < 0)
-		return DSVM_EXIT_CANTCREAT;
 	cache = cache_opt ? strdup(cache_opt) : builder_default_cache();
 	ctx = builder_ctx_new(verbose);
 	sum.deferred = json_array();
@@ -122,9 +120,17 @@ int cmd_install(int argc, char **argv)
 		rc = DSVM_EXIT_FAILURE;
 		goto out;
 	}
+	/* The lock first: a run that cannot start must not leave a new root directory behind. */
+	r = dsvm_lock_load(ctx, argv[optind], &lock);
+	if (r < 0) {
+		rc = dsvm_cli_fail(BUILDER_PROGRAM, ctx, r);
+		goto out;
+	}
+	if (builder_make_root("install", root, &root_abs) < 0) {
+		rc = DSVM_EXIT_CANTCREAT;
+		goto out;
+	}
 	r = dsvm_ctx_set_root(ctx, streq(root_abs, "/") ? NULL : root_abs);
-	if (r == 0)
-		r = dsvm_lock_load(ctx, argv[optind], &lock);
 	if (r < 0) {
 		rc = dsvm_cli_fail(BUILDER_PROGRAM, ctx, r);
 		goto out;

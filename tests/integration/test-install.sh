@@ -8,7 +8,8 @@
 # installed; an apt component in this root without apt fails and says so (exit 1).
 # A second run changes nothing (full listing with modes, sizes, link targets and hashes), a
 # unit file's WantedBy= is honoured, systemctl --root is used where it and the unit file exist, a tampered cache file is refused (65) before it reaches
-# the root, a missing artifact is 66, and a missing --root is a usage error (64).
+# the root, a missing artifact is 66, and a missing --root is a usage error (64). A lock that
+# cannot be loaded (66) leaves no new --root directory behind.
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/fixtures/install/setup.sh"
@@ -112,6 +113,11 @@ check "missing artifact names fetch" grep -q "run 'dsvm-build fetch' first" "$wo
 rc=0
 "$bin" install "$lock" --cache "$cache" 2>/dev/null || rc=$?
 check "no --root: exit $rc, want 64" [ "$rc" -eq 64 ]
+rc=0
+"$bin" install "$work/nonexistent.json" --cache "$cache" --root "$work/x-new/root" 2>"$work/err8" || rc=$?
+check "missing lock: exit $rc, want 66" [ "$rc" -eq 66 ]
+check "missing lock: message: $(cat "$work/err8")" grep -q "nonexistent.json" "$work/err8"
+check "missing lock: no root created" [ ! -e "$work/x-new" ]
 
 [ "$fail" -eq 0 ] || { echo "$fail of $checks checks failed"; exit 1; }
 echo "install: $steps steps, $files files in the tree, $checks checks hold; a second run changes nothing"
