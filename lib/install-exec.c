@@ -1,241 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The install steps that run a program inside the root: pip wheels into an environment, runfiles
- * and scripts; and the one way every step (apt too) runs a program there.
+ * and scripts. installer_run, the way every step (apt too) runs a program there, is lib/exec.c.
  */
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
+#include "exec-internal.h"
 #include "install-internal.h"
 #include "internal.h"
 
-#define OUTPUT_CAP (1u << 20)
-#define ERROR_TAIL 2048
 /* Where runfiles, scripts and wheels are copied inside the root while they run. */
 #define RUN_DIR "/var/lib/dsvm/journal/run"
 /* Python environments the pip kind installs into: <ENVS_DIR>/<environment>. */
 #define ENVS_DIR "/opt/dsvm/envs"
 
-static const char *const base_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"LC_ALL=C",
-	"HOME=/root",
-	"DEBIAN_FRONTEND=noninteractive",
-	NULL,
-};
-
-/* Proxy settings a build VM may need reach the child; nothing else of ours does. */
-static const char *const passed_env[] = { "http_proxy", "https_proxy", "no_proxy", NULL };
-
-static char **child_env(const char *const *extra)
-{
-	size_t n = 0, k = 0;
-	char **envp;
-
-	for (const char *const *e = base_env; *e; e++)
-		n++;
-	for (const char *const *e = extra; e && *e; e++)
-		n++;
-	n += ARRAY_SIZE(passed_env);
-	envp = calloc(n + 1, sizeof(char *));
-	if (!envp)
-		return NULL;
-	for (const char *const *e = base_env; *e; e++)
-		envp[k++] = (char *)*e;
-	for (const char *const *e = extra; e && *e; e++)
-		envp[k++] = (char *)*e;
-	for (const char *const *e = passed_env; *e; e++) {
-		const char *v = getenv(*e);
-
-		if (v)
-			envp[k++] = strdup_printf("%s=%s", *e, v);
-	}
-	return envp;
-}
-
-static void free_child_env(char **envp, const char *const *extra)
-{
-	size_t skip = 0;
-
-	if (!envp)
-		return;
-	for (const char *const *e = base_env; *e; e++)
-		skip++;
-	for (const char *const *e = extra; e && *e; e++)
-		skip++;
-	for (size_t i = skip; envp[i]; i++)
-		free(envp[i]);
-	free(envp);
-}
-
-/* In the child: never returns. Messages go to the pipe the parent reads. */
-static void __attribute__((noreturn))
-child_exec(const char *root, const char *const *argv, char **envp, int out_fd)
-{
-	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(out_fd, STDERR_FILENO) < 0)
-		_exit(126);
-	if (!streq(root, "/") && chroot(root) < 0) {
-		dprintf(STDERR_FILENO, "chroot '%s': %s\n", root, strerror(errno));
-		_exit(126);
-	}
-	if (chdir("/") < 0)
-		_exit(126);
-	signal(SIGPIPE, SIG_DFL);
-	execve(argv[0], (char *const *)argv, envp);
-	dprintf(STDERR_FILENO, "cannot run '%s': %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* Read the child's output until it closes the pipe, keeping the first OUTPUT_CAP bytes. */
-static int read_output(int fd, char **ret_buf, size_t *ret_len, char tail[ERROR_TAIL + 1])
-{
-	size_t len = 0, cap = 0, tail_len = 0;
-	char *buf = NULL, block[8192];
-
-	for (;;) {
-		ssize_t n = read(fd, block, sizeof(block));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(buf);
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		if (len < OUTPUT_CAP) {
-			size_t take = (size_t)n < OUTPUT_CAP - len ? (size_t)n : OUTPUT_CAP - len;
-
-			if (len + take + 1 > cap) {
-				char *p = realloc(buf, len + take + 1 + 65536);
-
-				if (!p) {
-					free(buf);
-					return -ENOMEM;
-				}
-				buf = p;
-				cap = len + take + 1 + 65536;
-			}
-			memcpy(buf + len, block, take);
-			len += take;
-		}
-		/* The tail of everything, for the error message. */
-		if ((size_t)n >= ERROR_TAIL) {
-			memcpy(tail, block + n - ERROR_TAIL, ERROR_TAIL);
-			tail_len = ERROR_TAIL;
-		} else {
-			size_t keep = tail_len + (size_t)n > ERROR_TAIL ? ERROR_TAIL - (size_t)n
-									: tail_len;
-
-			memmove(tail, tail + tail_len - keep, keep);
-			memcpy(tail + keep, block, (size_t)n);
-			tail_len = keep + (size_t)n;
-		}
-	}
-	tail[tail_len] = '\0';
-	if (buf)
-		buf[len] = '\0';
-	*ret_buf = buf;
-	*ret_len = len;
-	return 0;
-}
-
-static char *command_line(const char *const *argv)
-{
-	size_t len = 1;
-	char *s;
-
-	for (const char *const *a = argv; *a; a++)
-		len += strlen(*a) + 1;
-	s = calloc(1, len);
-	if (!s)
-		return NULL;
-	for (const char *const *a = argv; *a; a++) {
-		if (a != argv)
-			strcat(s, " ");
-		strcat(s, *a);
-	}
-	return s;
-}
-
-static int run_child(struct installer *in, const char *const *argv, const char *const *env,
-		     char **ret_output, bool must_succeed)
-{
-	const char *root = dsvm_ctx_get_root(in->ctx);
-	_cleanup_free_ char *out = NULL, *cmd = command_line(argv);
-	char tail[ERROR_TAIL + 1] = "";
-	char **envp = NULL;
-	size_t out_len = 0;
-	int pipefd[2], status, r;
-	pid_t pid;
-
-	if (!cmd)
-		return -ENOMEM;
-	if (!streq(root, "/") && geteuid() != 0)
-		return dsvm_set_error(in->ctx, -EPERM,
-				      "running '%s' inside '%s' needs chroot(2), which needs root: "
-				      "run dsvm-build as root (or with --root /)",
-				      cmd, root);
-	envp = child_env(env);
-	if (!envp)
-		return -ENOMEM;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		free_child_env(envp, env);
-		return dsvm_set_error(in->ctx, -errno, "cannot create a pipe: %m");
-	}
-	dsvm_debug(in->ctx, "running '%s' in '%s'", cmd, root);
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(pipefd[0]);
-		close(pipefd[1]);
-		free_child_env(envp, env);
-		return dsvm_set_error(in->ctx, r, "cannot run '%s': %s", cmd, strerror(-r));
-	}
-	if (pid == 0)
-		child_exec(root, argv, envp, pipefd[1]);
-	close(pipefd[1]);
-	free_child_env(envp, env);
-	r = read_output(pipefd[0], &out, &out_len, tail);
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return dsvm_set_error(in->ctx, -errno, "cannot wait for '%s': %m", cmd);
-	if (r < 0)
-		return dsvm_set_error(in->ctx, r, "cannot read the output of '%s': %s", cmd,
-				      strerror(-r));
-	if (WIFSIGNALED(status))
-		return dsvm_set_error(in->ctx, -EINTR, "'%s' in '%s' was killed by signal %d; %s",
-				      cmd, root, WTERMSIG(status), tail);
-	r = WEXITSTATUS(status);
-	if (r == 126 || r == 127 || (must_succeed && r != 0))
-		return dsvm_set_error(in->ctx, r == 127 ? -ENOENT : -ECHILD,
-				      "'%s' in '%s' exited with status %d; its output ended: %s",
-				      cmd, root, r, tail[0] ? tail : "(none)");
-	if (ret_output)
-		*ret_output = out ? TAKE_PTR(out) : strdup("");
-	return r;
-}
-
+/* The build waits for its programs as long as they take: no time limit (0). */
 int installer_run(struct installer *in, const char *const *argv, const char *const *env,
 		  char **ret_output)
 {
-	return run_child(in, argv, env, ret_output, false);
+	return dsvm_root_run(in->ctx, argv, env, 0, ret_output);
 }
 
 /* Like installer_run, but a non-zero status is an error naming the command and its output. */
 static int run_ok(struct installer *in, const char *const *argv, const char *const *env,
 		  char **ret_output)
 {
-	int r = run_child(in, argv, env, ret_output, true);
-
-	return r > 0 ? -ECHILD : r;
+	return run_program(in->ctx, dsvm_ctx_get_root(in->ctx), argv, env, 0, RUN_MUST_SUCCEED,
+			   ret_output);
 }
 
 /* A name safe as one path component: the lock's artifact names are file names. */
