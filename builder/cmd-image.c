@@ -194,6 +194,12 @@ static int install_all(struct dsvm_ctx *ctx, const struct image_args *a, const c
 	if (!sum.deferred)
 		return -ENOMEM;
 	r = dsvm_install_lock(ctx, lock, &o, &st);
+	if (r >= 0) {
+		/* firstboot chooses among the image's stacks with the catalog resolve used. */
+		_cleanup_free_ char *catalog = builder_catalog_dir(a->target.catalog, a->edition);
+
+		r = catalog ? dsvm_install_catalog(ctx, lock, catalog, NULL) : -ENOMEM;
+	}
 	if (r < 0) {
 		fprintf(stderr,
 			"dsvm-build image: stopped; run the same command again to resume (journal "

@@ -15,8 +15,6 @@
 #include "dsvm/select.h"
 #include "firstboot.h"
 
-#define INSTALLED_CATALOG "/usr/share/dsvm/manifests/hardware"
-
 static const char usage_text[] =
 	"Usage: " FIRSTBOOT_PROGRAM " detect [OPTIONS]\n"
 	"\n"
@@ -30,7 +28,7 @@ static const char usage_text[] =
 	"  --catalog DIR  hardware catalog (gpus.yaml, sizes.yaml, cuda-drivers.yaml); default:\n"
 	"                 the source tree's manifests/hardware when run from a build tree, else\n"
 	"                 ../share/dsvm/manifests/hardware beside the binary, else\n"
-	"                 " INSTALLED_CATALOG "\n"
+	"                 " FIRSTBOOT_INSTALLED_CATALOG "\n"
 	"  --vm-size S    take S as the VM size (e.g. Standard_NC24ads_A100_v4)\n"
 	"  --imds URL     ask this URL instead of Azure's IMDS (http only; tests use a loopback "
 	"server)\n"
@@ -138,43 +136,6 @@ static int parse_args(int argc, char **argv, struct detect_args *a)
 	return 0;
 }
 
-static bool is_dir(const char *path)
-{
-	return access(path, R_OK | X_OK) == 0;
-}
-
-/*
- * The catalog when --catalog is not given. A binary in a build tree (<src>/build/) uses
- * <src>/manifests/hardware, so a fresh build never reads an older installed catalog; an
- * installed one finds <prefix>/share/dsvm beside <prefix>/sbin; the image's fixed place last.
- */
-static char *default_catalog_dir(void)
-{
-	static const char *const relative[] = { "/../manifests/hardware", "/../share/dsvm/"
-									  "manifests/hardware" };
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			for (size_t i = 0; i < sizeof(relative) / sizeof(relative[0]); i++) {
-				char *dir;
-
-				if (asprintf(&dir, "%s%s", exe, relative[i]) < 0)
-					return NULL;
-				if (is_dir(dir))
-					return dir;
-				free(dir);
-			}
-		}
-	}
-	return strdup(INSTALLED_CATALOG);
-}
-
 static const char *yes_no(bool b)
 {
 	return b ? "yes" : "no";
@@ -255,7 +216,7 @@ int cmd_detect(int argc, char **argv)
 		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
 
 	ctx = dsvm_ctx_new();
-	catalog_dir = a.catalog ? strdup(a.catalog) : default_catalog_dir();
+	catalog_dir = a.catalog ? strdup(a.catalog) : firstboot_default_catalog();
 	if (!ctx || !catalog_dir) {
 		r = -ENOMEM;
 		goto out;

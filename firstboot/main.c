@@ -7,6 +7,10 @@
 static const struct dsvm_verb verbs[] = {
 	{ "detect", "detect the VM size, GPUs, fabric and disks; choose the driver kind",
 	  cmd_detect },
+	{ "plan", "show what 'run' would change now, step by step, and why", cmd_plan },
+	{ "run", "converge the driver stack to this VM's hardware (every boot)", cmd_run },
+	{ "status", "what the agent last did: machine, driver, result, attempts", cmd_status },
+	{ "reset", "forget the recorded machine so the next boot reconciles (images)", cmd_reset },
 	{ NULL, NULL, NULL },
 };
 

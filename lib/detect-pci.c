@@ -6,14 +6,6 @@
 #include "detect-internal.h"
 #include "dsvm/catalog.h"
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
-#define _cleanup_closedir_ _cleanup_(closedirp)
-
 #define PCI_VENDOR_MICROSOFT 0x1414 /* pci.ids: "1414  Microsoft Corporation" */
 
 /* One hex attribute of a device; false (and a debug line) when it is missing or garbage. */

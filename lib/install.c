@@ -88,12 +88,6 @@ char *installer_root_path(struct installer *in, const char *img)
 	return strdup_printf("%s%s%s", streq(real, "/") ? "" : real, rest, base);
 }
 
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-
 /* What a component asks of this version, or why it is deferred (*ret_reason). */
 static enum step_kind classify(const json_t *c, const char **ret_reason)
 {
@@ -1134,6 +1128,17 @@ static int run_step(struct installer *in, const json_t *c, enum step_kind kind, 
 	in->changed = false;
 	if (c) {
 		r = run_component(in, c, kind, &dest);
+		/*
+		 * A driver stack's own payloads (the manifest marks them stage: true) also go to
+		 * the offline repository when installed: after a resize to another kind and back,
+		 * firstboot reinstalls them from there. apt members are staged by install-apt.c.
+		 */
+		if (r >= 0 && json_object_get(c, "driver_kinds") &&
+		    (kind == STEP_FILE || kind == STEP_PIP || kind == STEP_RUNFILE)) {
+			_cleanup_free_ char *repo = NULL;
+
+			r = stage_artifacts(in, c, &repo);
+		}
 	} else {
 		_cleanup_free_ char *host = NULL;
 

@@ -378,11 +378,7 @@ int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,
 		select_by_pci(cat, hw, &t, &c);
 	finish_choice(cat, &c);
 
-	/* FIELD-NOTES: these kinds are built with DKMS on Ubuntu and load only with an enrolled
-	 * key under Secure Boot; the signed prebuilt modules are nvidia-open/proprietary. */
-	if (hw->secure_boot &&
-	    (c.kind == DSVM_DRIVER_NVIDIA_LEGACY_470 || c.kind == DSVM_DRIVER_NVIDIA_GRID ||
-	     c.kind == DSVM_DRIVER_AMD_ROCM || c.kind == DSVM_DRIVER_AMD_RADEON_PRO))
+	if (hw->secure_boot && dsvm_driver_kind_builds_module(c.kind))
 		add_warning(&c, DSVM_SELECT_WARN_SECURE_BOOT,
 			    "Secure Boot is on and %s is built with DKMS: its module loads only if "
 			    "its signing key is enrolled",

@@ -85,6 +85,15 @@ enum dsvm_gpu_vendor dsvm_driver_kind_vendor(enum dsvm_driver_kind kind)
 	}
 }
 
+/* FIELD-NOTES and RECONCILE.md §10: Ubuntu's signed prebuilt modules exist for nvidia-open
+ * and nvidia-proprietary; legacy 470 (DKMS on 24.04), GRID (Microsoft's runfile) and amdgpu
+ * are built on the VM. */
+bool dsvm_driver_kind_builds_module(enum dsvm_driver_kind kind)
+{
+	return kind == DSVM_DRIVER_NVIDIA_LEGACY_470 || kind == DSVM_DRIVER_NVIDIA_GRID ||
+	       kind == DSVM_DRIVER_AMD_ROCM || kind == DSVM_DRIVER_AMD_RADEON_PRO;
+}
+
 enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind)
 {
 	switch (dsvm_driver_kind_vendor(kind)) {

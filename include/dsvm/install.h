@@ -137,5 +137,16 @@ int dsvm_install_prepare(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 			 const struct dsvm_fetch_options *fetch,
 			 struct dsvm_prepare_stats *ret_stats);
 
+/*
+ * Copy the hardware catalog the lock was resolved with into the image, as
+ * /usr/share/dsvm/hardware/<file> (firstboot decides kinds with it): each file named among the
+ * lock's inputs ("catalog/<file>") is read from catalog_dir, checked against the lock's sha256
+ * and written atomically unless already there. *ret_written (may be NULL): files written.
+ * Returns 0; -EBADMSG for a file that is not the one the lock names, or a lock without catalog
+ * inputs; -errno for I/O, the path in the error.
+ */
+int dsvm_install_catalog(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+			 const char *catalog_dir, unsigned *ret_written);
+
 /* Number of journaled steps dsvm_install_lock would run for lock (for T1: kill at each). */
 unsigned dsvm_install_count_steps(const struct dsvm_lock *lock);

@@ -74,6 +74,12 @@ const char *dsvm_accelerator_to_string(enum dsvm_accelerator accel);
 enum dsvm_gpu_vendor dsvm_driver_kind_vendor(enum dsvm_driver_kind kind);
 enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind);
 
+/*
+ * True for the kinds whose kernel module is built on the VM (DKMS, or NVIDIA's runfile) rather
+ * than shipped prebuilt and signed: under Secure Boot they load only with an enrolled key.
+ */
+bool dsvm_driver_kind_builds_module(enum dsvm_driver_kind kind);
+
 /* A target for the edition's OS and arch with driver kind none and no fabric. */
 void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch);
 
