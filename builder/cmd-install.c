@@ -52,11 +52,13 @@ static void help(void)
 	       "Example:\n"
 	       "  dsvm-build fetch lock.json --cache cache\n"
 	       "  dsvm-build install lock.json --cache cache --root /mnt/image\n\n"
-	       "Exit: 0 installed, 65 an artifact does not match the lock or an archive was\n"
-	       "refused, 66 missing lock or artifact (run fetch), 73 cannot create the root,\n"
-	       "74 I/O error (disk full: free space and run again; it resumes), 75 another\n"
-	       "install holds the root, 77 not root where a step must chroot, 1 other failures\n"
-	       "(a program in the root failed: its output is in the message).\n");
+	       "Exit: 0 installed; 1 the job failed: a program it ran (apt-get, dpkg, pip, a\n"
+	       "runfile, a script, systemctl) exited non-zero, its output is in the message;\n"
+	       "65 an artifact does not match the lock, an archive was refused, or apt could not\n"
+	       "verify a repository's signature or a package's hash; 66 missing lock or artifact\n"
+	       "(run fetch); 69 an apt repository is unreachable; 73 cannot create the root;\n"
+	       "74 I/O error (disk full: free space and run again; it resumes); 75 another\n"
+	       "install, apt or dpkg holds the root; 77 not root where a step must chroot.\n");
 }
 
 int cmd_install(int argc, char **argv)

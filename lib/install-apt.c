@@ -166,7 +166,12 @@ static const char *output_tail(const char *out)
 	return t;
 }
 
-/* What apt's words say went wrong, as the -errno whose exit code fits. */
+/*
+ * What apt's words say went wrong, as the -errno whose exit code fits: a signature or hash apt
+ * could not verify is bad data (65), an unreachable repository 69, a held lock 75. Anything
+ * else is apt-get or dpkg running and failing (a maintainer script, a conflict): the job
+ * failed, -ECHILD (1) as for every other program run in the root, never "bad data".
+ */
 static int apt_failure(const char *out)
 {
 	static const char *const unverified[] = {
@@ -186,7 +191,7 @@ static int apt_failure(const char *out)
 			return -EHOSTUNREACH;
 	if (out && strstr(out, "Could not get lock"))
 		return -EBUSY;
-	return -EPROTO;
+	return -ECHILD;
 }
 
 static const char *failure_hint(int e)

@@ -975,8 +975,9 @@ static int run_systemctl(struct installer *in, const char *verb, const char *uni
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
+	/* A program that ran and failed: the job failed (exit 1), as for apt, pip and scripts. */
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return dsvm_set_error(in->ctx, -EPROTO, "'%s %s %s %s' failed (status %d)",
+		return dsvm_set_error(in->ctx, -ECHILD, "'%s %s %s %s' failed (status %d)",
 				      in->opts->systemctl, root, verb, unit, status);
 	in->changed = true;
 	return 0;

@@ -6,7 +6,8 @@
 # here whose kind-a driver is installed and kind-b driver staged (--all-driver-kinds), and a
 # `debootstrap --variant=minbase` root (tests/tools/debootstrap-root.sh, cached).
 # Asserts: a tampered .deb and a repository signed by another key are refused with nothing
-# installed and no policy-rc.d left; the pinned 1.0-1 set is installed (not the newer 2.0-1)
+# installed and no policy-rc.d left (exit 65, bad data); an apt-get that runs and fails (a
+# maintainer script exits 1) is the job failing (exit 1) with apt's words; the pinned 1.0-1 set is installed (not the newer 2.0-1)
 # and held, services were forbidden while it installed, the root's other apt lists survive;
 # kind b's .debs are staged with Packages, Release and index.json that match them; a second run
 # changes nothing and asks the server for nothing; a held 2.0-1 is switched back to the pin;
@@ -97,6 +98,15 @@ sh "$top/tests/tools/make-apt-repo.sh" "$www/repo" "$work/keys" "$debs"/*.deb
 sh "$top/tests/tools/make-apt-repo.sh" "$www/otherkey" "$work/keys2" "$debs"/*.deb
 cp -r "$www/repo" "$www/tampered"
 printf 'X' | dd of="$www/tampered/dsvm-test-kmod-a_1.0-1_${arch}.deb" bs=1 seek=100 conv=notrunc 2>/dev/null
+# And one, signed by the good key, whose kind-a module 1.0-1 fails in its postinst.
+good_debs=$debs
+debs=$work/debs-failing
+cp -r "$good_debs" "$debs"
+mkdeb dsvm-test-kmod-a 1.0-1 "$arch" "" dsvm-test-kmod-b '#!/bin/sh
+echo "dsvm-test: this postinst fails on purpose" >&2
+exit 1'
+sh "$top/tests/tools/make-apt-repo.sh" "$www/failing" "$work/keys" "$debs"/*.deb
+debs=$good_debs
 check "make-apt-repo.sh is idempotent" sh -c '
 	before=$(ls -l --time-style=+%s.%N "$1" | md5sum)
 	sh "$2/tests/tools/make-apt-repo.sh" "$1" "$3" "$4"/*.deb
@@ -142,6 +152,7 @@ YAML
 edition good repo
 edition otherkey otherkey
 edition tampered tampered
+edition failing failing
 lock=$work/good/lock.json
 check "lock: a installed, b staged" [ "$(jq -c '[.components[] | [.name, .action]]' "$lock")" = \
 	'[["test-driver-a","install"],["test-driver-b","stage"]]' ]
@@ -164,6 +175,18 @@ inst "$work/otherkey/lock.json" "$root" >/dev/null 2>"$work/err" || rc=$?
 check "other key: exit $rc, want 65" [ "$rc" -eq 65 ]
 check "other key: message: $(cat "$work/err")" grep -Eq "NO_PUBKEY|not signed" "$work/err"
 check "other key: nothing installed" [ -z "$(state "$root" dsvm-test-driver-a)" ]
+
+# apt-get ran and failed (not a verification): the job failed, exit 1, as --help says. In a root
+# of its own: the failed postinst leaves dpkg half done there.
+root_failing=$work/root-failing
+new_root "$root_failing"
+rc=0
+inst "$work/failing/lock.json" "$root_failing" >/dev/null 2>"$work/err" || rc=$?
+check "failing postinst: exit $rc, want 1" [ "$rc" -eq 1 ]
+check "failing postinst: message names the pin: $(cat "$work/err")" grep -q "'test-driver-a': apt-get install for dsvm-test-driver-a=1.0-1 from '$base/failing ./' failed" "$work/err"
+check "failing postinst: message carries apt's output" grep -q "this postinst fails on purpose" "$work/err"
+check "failing postinst: no policy-rc.d left" [ ! -e "$root_failing/usr/sbin/policy-rc.d" ]
+rm -rf "$root_failing"
 
 # Install.
 inst "$lock" "$root" >"$work/out.json" 2>"$work/err" || no "install: $(cat "$work/err")"
