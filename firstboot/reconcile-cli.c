@@ -51,12 +51,14 @@ static void print_summary(const struct printer *p, const struct dsvm_reconcile_s
 	const char *to = dsvm_driver_kind_to_string(s->to);
 
 	if (p->json) {
-		json_t *o =
-			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:O}", "outcome",
-				  dsvm_reconcile_outcome_to_string(s->outcome), "from", from, "to",
-				  to, "branch", s->branch, "version", s->version, "reason",
-				  s->reason, "fingerprint", s->fingerprint, "reboot_needed",
-				  s->reboot_needed, "attempts", s->attempts, "steps", p->steps);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:f, s:f, "
+				      "s:O}",
+				      "outcome", dsvm_reconcile_outcome_to_string(s->outcome),
+				      "from", from, "to", to, "branch", s->branch, "version",
+				      s->version, "reason", s->reason, "fingerprint",
+				      s->fingerprint, "reboot_needed", s->reboot_needed, "attempts",
+				      s->attempts, "seconds", s->seconds, "external_seconds",
+				      s->external_seconds, "steps", p->steps);
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 		if (text)

@@ -73,9 +73,13 @@ struct reconcile {
 	bool completed;
 	bool reboot_needed;
 	bool modules_loaded;
+	double external_s; /* waiting on programs: apt, dpkg, pip, runfiles, systemctl */
 	enum dsvm_state_result final;
 	char summary_reason[768];
 };
+
+/* CLOCK_MONOTONIC in seconds. */
+double reconcile_now_s(void);
 
 /* Plan the steps for rc's decision (lib/reconcile-steps.c). */
 int reconcile_plan(struct reconcile *rc);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -105,10 +106,23 @@ int reconcile_login_message(struct dsvm_ctx *ctx, const char *text)
 	return line ? write_if_changed(&rc, DSVM_LOGIN_MESSAGE, line, 0644) : -ENOMEM;
 }
 
+/* Programs run on this machine (systemctl, modprobe), their time counted as external. */
+static int host_run(struct reconcile *rc, const char *const *argv)
+{
+	double t0 = reconcile_now_s();
+	int r = dsvm_host_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, NULL);
+
+	rc->external_s += reconcile_now_s() - t0;
+	return r;
+}
+
 static int run_in_root(struct reconcile *rc, struct step *s, const char *const *argv,
 		       char **ret_output)
 {
+	double t0 = reconcile_now_s();
 	int r = dsvm_root_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, ret_output);
+
+	rc->external_s += reconcile_now_s() - t0;
 
 	if (r > 0) {
 		snprintf(s->note, sizeof(s->note), "'%s' exited with status %d: %s", argv[0], r,
@@ -130,7 +144,7 @@ static int systemctl_live(struct reconcile *rc, const char *verb, const char *un
 
 	if (streq(verb, "daemon-reload"))
 		argv[2] = NULL;
-	return dsvm_host_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, NULL);
+	return host_run(rc, argv);
 }
 
 /* --- the plan ------------------------------------------------------------------------------ */
@@ -235,6 +249,36 @@ static void list_names(const struct item_list *l, const char *kind, char *buf, s
 		snprintf(buf, size, "nothing");
 }
 
+static bool provides_any_of(const json_t *c, const json_t *names)
+{
+	const json_t *p, *n;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(c, "provides"), i, p)
+		json_array_foreach(names, j, n) if (json_equal(p, n)) return true;
+	return false;
+}
+
+/*
+ * A framework build the new stack installs displaces the other builds of the same thing (the
+ * ROCm PyTorch when the CUDA one comes back), whichever stack, or none, last installed them.
+ */
+static void add_displaced_alternatives(struct reconcile *rc)
+{
+	for (size_t i = 0; i < rc->install.n; i++) {
+		const json_t *want = rc->install.v[i], *c;
+		const json_t *provides = json_object_get(want, "provides");
+		size_t k;
+
+		if (!streq(str_of(want, "kind"), "pip") || !json_array_size(provides))
+			continue;
+		json_array_foreach(json_object_get(rc->lock_json, "components"), k,
+				   c) if (streq(str_of(c, "kind") ?: "", "pip") &&
+					  !item_in(&rc->install, str_of(c, "name")) &&
+					  provides_any_of(c, provides)) item_add(&rc->remove, c);
+	}
+}
+
 /* Step bodies, defined below. */
 static int step_notice(struct reconcile *rc, struct step *s);
 static int step_stop_services(struct reconcile *rc, struct step *s);
@@ -292,6 +336,7 @@ int reconcile_plan(struct reconcile *rc)
 			item_add(&rc->remove, had.v[i]);
 		}
 	}
+	add_displaced_alternatives(rc);
 	if (rc->mode != DSVM_DRIVER_NONE) {
 		rc->disk_kind = rc->mode;
 		snprintf(rc->disk_branch, sizeof(rc->disk_branch), "%s", rc->target.branch);
@@ -465,8 +510,7 @@ static int step_unload_modules(struct reconcile *rc, struct step *s)
 			continue;
 		if (read_file_capped(path, sizeof(refcnt), &t, NULL) >= 0)
 			snprintf(refcnt, sizeof(refcnt), "%s", t);
-		if (atoi(refcnt) != 0 ||
-		    dsvm_host_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, NULL) != 0) {
+		if (atoi(refcnt) != 0 || host_run(rc, argv) != 0) {
 			rc->reboot_needed = true;
 			snprintf(s->note, sizeof(s->note),
 				 "'%s' is in use: the package work goes on and a reboot finishes "
@@ -587,11 +631,14 @@ static int step_packages(struct reconcile *rc, struct step *s)
 	size_t ni = names_of_kind(&rc->install, "apt", install);
 	size_t nr = names_of_kind(&rc->remove, "apt", remove);
 	bool changed = false;
+	double t0;
 	int r;
 
 	(void)s;
+	t0 = reconcile_now_s();
 	r = dsvm_apt_offline_switch(rc->ctx, install, ni, remove, nr, rc->conf.program_timeout_s,
 				    &changed);
+	rc->external_s += reconcile_now_s() - t0;
 	if (r < 0)
 		return r;
 	return changed ? DSVM_STEP_DONE : DSVM_STEP_UNCHANGED;
@@ -871,10 +918,10 @@ static int step_frameworks(struct reconcile *rc, struct step *s)
 				"export DSVM_ACCELERATOR=%s\n"
 				"export DSVM_DEFAULT_ENV=" ENVS_DIR "/%s\n"
 				"case \":$PATH:\" in *\":" ENVS_DIR "/%s/bin:\"*) ;; *) "
-								    "PATH=\"" ENVS_DIR "/%s/"
-										       "bin:$"
-										       "PATH\" ;; "
-										       "esac\n",
+				"PATH=\"" ENVS_DIR "/%s/"
+				"bin:$"
+				"PATH\" ;; "
+				"esac\n",
 				accel, env, env, env);
 	kernel = strdup_printf("{\n  \"argv\": [\"" ENVS_DIR "/%s/bin/python\", \"-m\", "
 			       "\"ipykernel_launcher\", \"-f\", \"{connection_file}\"],\n"
@@ -970,7 +1017,7 @@ static int step_services(struct reconcile *rc, struct step *s)
 		if (!unit_enabled(rc, unit)) {
 			const char *argv[] = { systemctl_path(), root_opt, "enable", unit, NULL };
 
-			r = dsvm_host_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, NULL);
+			r = host_run(rc, argv);
 			if (r != 0) {
 				snprintf(s->note, sizeof(s->note), "cannot enable '%s': %s", unit,
 					 dsvm_ctx_get_error(rc->ctx));
@@ -1035,7 +1082,7 @@ static int step_load_modules(struct reconcile *rc, struct step *s)
 			 "the old module is still loaded: after the reboot");
 		return DSVM_STEP_NOT_PERFORMED;
 	}
-	r = dsvm_host_run(rc->ctx, argv, NULL, rc->conf.program_timeout_s, NULL);
+	r = host_run(rc, argv);
 	if (r != 0) {
 		snprintf(s->note, sizeof(s->note), "modprobe %s failed: %s", module,
 			 dsvm_ctx_get_error(rc->ctx));

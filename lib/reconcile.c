@@ -146,7 +146,7 @@ static bool path_is_slash(const char *p)
 
 /* --- the run --------------------------------------------------------------------------------- */
 
-static double now_s(void)
+double reconcile_now_s(void)
 {
 	struct timespec ts;
 
@@ -407,7 +407,7 @@ static void dsvm_journal_freep(struct dsvm_journal **j)
 static int run_steps(struct reconcile *rc)
 {
 	_cleanup_(dsvm_journal_freep) struct dsvm_journal *j = NULL;
-	double start = now_s();
+	double start = reconcile_now_s();
 	char id[65];
 	int r;
 
@@ -419,13 +419,13 @@ static int run_steps(struct reconcile *rc)
 		return r;
 	for (unsigned k = 1; k <= rc->n_steps; k++) {
 		struct step *s = &rc->steps[k - 1];
-		double t0 = now_s();
+		double t0 = reconcile_now_s();
 
 		if (dsvm_journal_is_done(j, k)) {
 			report(rc, s, k, DSVM_STEP_SKIPPED, 0);
 			continue;
 		}
-		if (now_s() - start > rc->conf.deadline_s) {
+		if (reconcile_now_s() - start > rc->conf.deadline_s) {
 			snprintf(s->note, sizeof(s->note),
 				 "the run's deadline (%u s, deadline_s) passed before this step",
 				 rc->conf.deadline_s);
@@ -435,20 +435,22 @@ static int run_steps(struct reconcile *rc)
 		r = dsvm_journal_begin(j, k, s->name);
 		if (r < 0)
 			return r;
-		dsvm_journal_crash_point(j, k);
 		s->note[0] = '\0';
 		r = s->run(rc, s);
+		/* k:mid: the step's work is done and not yet recorded: the rerun redoes it. */
+		if (r >= 0)
+			dsvm_journal_crash_point(j, k);
 		if (r < 0) {
 			char what[640];
 
 			if (!s->note[0])
 				snprintf(s->note, sizeof(s->note), "%s",
 					 dsvm_ctx_get_error(rc->ctx));
-			report(rc, s, k, DSVM_STEP_FAILED, now_s() - t0);
+			report(rc, s, k, DSVM_STEP_FAILED, reconcile_now_s() - t0);
 			snprintf(what, sizeof(what), "step '%s': %s", s->name, s->note);
 			return fail_attempt(rc, what);
 		}
-		report(rc, s, k, (enum dsvm_step_outcome)r, now_s() - t0);
+		report(rc, s, k, (enum dsvm_step_outcome)r, reconcile_now_s() - t0);
 		r = dsvm_journal_done(j, k, s->name);
 		if (r < 0)
 			return r;
@@ -476,6 +478,7 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 	struct dsvm_hw_options quick;
 	_cleanup_close_ int lock_fd = -1;
 	enum dsvm_reconcile_outcome outcome;
+	double start = reconcile_now_s();
 	int r;
 
 	opts = rc.opts;
@@ -575,6 +578,8 @@ summary:
 	sum.n_steps = rc.n_steps;
 	r = 0;
 out:
+	sum.seconds = reconcile_now_s() - start;
+	sum.external_seconds = rc.external_s;
 	if (r >= 0 && ret_summary)
 		*ret_summary = sum;
 	reconcile_free(&rc);

@@ -116,6 +116,8 @@ struct dsvm_reconcile_summary {
 	bool reboot_needed;
 	unsigned attempts; /* failed attempts counted now */
 	unsigned n_steps;
+	double seconds;		 /* the whole call */
+	double external_seconds; /* of which waiting on programs (apt, dpkg, pip, systemctl) */
 };
 
 /*
