@@ -14,6 +14,7 @@
 #include "dsvm/fetch.h"
 #include "dsvm/install.h"
 #include "dsvm/journal.h"
+#include "dsvm/state.h"
 #include "dsvm/prepare.h"
 #include "install-internal.h"
 #include "internal.h"
@@ -1232,6 +1233,7 @@ int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 {
 	struct installer in = { .ctx = ctx, .opts = opts, .lock = dsvm_lock_json(lock) };
 	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int root_lock = -1;
 	char plan[65];
 	int r;
 
@@ -1246,6 +1248,10 @@ int dsvm_install_lock(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 	r = check_names(ctx, in.lock);
 	if (r < 0)
 		return r;
+	/* Never interleave with a first-boot reconcile of the same root (DSVM_ROOT_LOCK). */
+	root_lock = dsvm_root_lock(ctx, false);
+	if (root_lock < 0)
+		return root_lock;
 	r = dsvm_journal_open(ctx, "install", plan, &in.journal);
 	if (r < 0)
 		return r;

@@ -40,33 +40,6 @@ const char *dsvm_step_outcome_to_string(enum dsvm_step_outcome o)
 	return o < ARRAY_SIZE(names) ? names[o] : "failed";
 }
 
-int dsvm_root_lock(struct dsvm_ctx *ctx, bool wait)
-{
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_ROOT_LOCK), *dir = NULL;
-	int fd, r;
-
-	if (!path || !(dir = path_dirname(path)))
-		return -ENOMEM;
-	r = mkdir_parents(dir, 0755);
-	if (r < 0)
-		return dsvm_set_error(ctx, r, "cannot create '%s': %s", dir, strerror(-r));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return dsvm_set_error(ctx, -errno, "cannot open the root lock '%s': %m", path);
-	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-		r = -errno;
-		close(fd);
-		if (r == -EWOULDBLOCK)
-			return dsvm_set_error(ctx, -EBUSY,
-					      "'%s' is held by another dsvm process (a reconcile "
-					      "or "
-					      "dsvm-build install); try again when it has finished",
-					      path);
-		return dsvm_set_error(ctx, r, "cannot lock '%s': %s", path, strerror(-r));
-	}
-	return fd;
-}
-
 /* --- reading the machine ------------------------------------------------------------------ */
 
 /* A short sysfs or procfs value under --sysroot, trailing newline dropped; "" when absent. */
@@ -508,7 +481,6 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 			     sizeof(rc.last_failure), &sum);
 		if (r != 0) {
 			sum.from = rc.state.kind;
-			sum.attempts = r > 0 ? dsvm_attempts_get(ctx) : 0;
 			goto out;
 		}
 	}

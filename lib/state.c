@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,4 +451,35 @@ int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *r
 	}
 	*ret = c;
 	return 0;
+}
+
+int dsvm_root_lock(struct dsvm_ctx *ctx, bool wait)
+{
+	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_ROOT_LOCK), *dir = NULL;
+	int fd, r;
+
+	if (!path || !(dir = path_dirname(path)))
+		return -ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* A root that never booted has no /run yet. */
+		r = mkdir_parents(dir, 0755);
+		if (r < 0)
+			return dsvm_set_error(ctx, r, "cannot create '%s': %s", dir, strerror(-r));
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	if (fd < 0)
+		return dsvm_set_error(ctx, -errno, "cannot open the root lock '%s': %m", path);
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		r = -errno;
+		close(fd);
+		if (r == -EWOULDBLOCK)
+			return dsvm_set_error(ctx, -EBUSY,
+					      "'%s' is held by another dsvm process (a reconcile "
+					      "or "
+					      "dsvm-build install); try again when it has finished",
+					      path);
+		return dsvm_set_error(ctx, r, "cannot lock '%s': %s", path, strerror(-r));
+	}
+	return fd;
 }

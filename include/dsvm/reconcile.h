@@ -33,16 +33,8 @@
 struct dsvm_lock;
 struct dsvm_choice;
 
-#define DSVM_ROOT_LOCK "/run/dsvm.lock"
 #define DSVM_IMAGE_LOCK "/usr/share/dsvm/lock.json"
 #define DSVM_IMAGE_CATALOG "/usr/share/dsvm/hardware"
-
-/*
- * Take the root-wide lock (<root>/run/dsvm.lock, created when missing). wait: block until it is
- * free; otherwise -EBUSY at once when another process holds it. Returns an fd the caller closes
- * to release it, or -errno with the error set.
- */
-int dsvm_root_lock(struct dsvm_ctx *ctx, bool wait);
 
 /* What the image can switch to, for detected hardware. */
 struct dsvm_stack_choice {

@@ -24,6 +24,15 @@ struct dsvm_hw;
 #define DSVM_STATE_PATH "/var/lib/dsvm/state.json"
 #define DSVM_STATE_DIR "/var/lib/dsvm"
 #define DSVM_FIRSTBOOT_CONF "/etc/dsvm/firstboot.conf"
+#define DSVM_ROOT_LOCK "/run/dsvm.lock"
+
+/*
+ * Take the root-wide lock (<root>/run/dsvm.lock, created when missing) that a first-boot
+ * reconcile and `dsvm-build install` both hold, so they never interleave. wait: block until it
+ * is free; otherwise -EBUSY at once when another process holds it. Returns an fd the caller
+ * closes to release it, or -errno with the error set.
+ */
+int dsvm_root_lock(struct dsvm_ctx *ctx, bool wait);
 
 /*
  * The hardware as a reconcile compares it: never PCI addresses (they move between hosts), GPUs

@@ -54,7 +54,7 @@ rc=0
 "$bin" install "$work/lock-apt.json" --cache "$cache" --root "$work/noapt" --no-systemctl 2>"$work/err7" || rc=$?
 check "apt without apt-get: exit $rc, want 1" [ "$rc" -eq 1 ]
 check "apt without apt-get: message: $(cat "$work/err7")" grep -q "'apt-driver': no apt-get in the root '$work/noapt'" "$work/err7"
-check "apt without apt-get: nothing written but the journal" [ "$(cd "$work/noapt" && find . -type f | sort | tr '\n' ' ')" = "./var/lib/dsvm/journal/install.journal ./var/lib/dsvm/journal/install.lock " ]
+check "apt without apt-get: nothing written but the journal and the root lock" [ "$(cd "$work/noapt" && find . -type f | sort | tr '\n' ' ')" = "./run/dsvm.lock ./var/lib/dsvm/journal/install.journal ./var/lib/dsvm/journal/install.lock " ]
 
 # A second run changes nothing.
 snapshot "$root" >"$work/before"
