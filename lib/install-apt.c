@@ -41,6 +41,9 @@
 #define MAX_LIST_BYTES (512u << 20)
 #define MAX_RECEIPT_BYTES (16u << 20)
 #define MAX_REPO_WORDS 16
+/* A repository's .deb file name, and the offline repository's: 16 hex digits, '-', that name. */
+#define DEB_NAME_MAX 200
+#define STAGED_NAME_MAX (17 + DEB_NAME_MAX)
 #define OUTPUT_TAIL 1500
 /* policy-rc.d files carrying this line are ours: a leftover of a killed run is removed. */
 #define POLICY_MARK "# dsvm-build: no service starts in a root being built"
@@ -617,13 +620,81 @@ static int read_arch(struct apt_job *j)
 	return 0;
 }
 
+/* A .deb's file name, safe as one path component: not hidden, letters, digits and ._+~%-. */
+static bool is_deb_file_name(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n >= 5 && n <= max && s[0] != '.' && streq(s + n - 4, ".deb") &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~%-") ==
+		       n;
+}
+
+/* A receipt's package=version, and for a staged one its file in the offline repository. */
+static bool receipt_pin_is_valid(const json_t *e, bool staged)
+{
+	const json_t *arch = json_object_get(e, "architecture"), *size = json_object_get(e, "size");
+	const char *sha = str_of(e, "sha256");
+
+	if (!json_is_object(e) || !deb_name_is_valid(str_of(e, "package")) ||
+	    !deb_version_is_valid(str_of(e, "version")))
+		return false;
+	return !staged ||
+	       (is_deb_file_name(str_of(e, "filename"), STAGED_NAME_MAX) && sha &&
+		is_sha256_hex(sha) && json_is_integer(size) && json_integer_value(size) >= 0 &&
+		str_of(e, "stanza") && (!arch || json_is_null(arch) || json_is_string(arch)));
+}
+
+static bool receipt_pins_are_valid(const json_t *list, bool staged)
+{
+	const json_t *e;
+	size_t i;
+
+	if (!json_is_array(list))
+		return false;
+	json_array_foreach(list, i, e)
+	{
+		if (!receipt_pin_is_valid(e, staged))
+			return false;
+	}
+	return true;
+}
+
+/* Every field write_receipt() writes, so that no reader meets NULL where it wrote a string. */
+bool installer_apt_receipt_is_valid(const json_t *rc)
+{
+	const char *kind = str_of(rc, "kind"), *action = str_of(rc, "action");
+	const json_t *version = json_object_get(rc, "version");
+	const json_t *replaces = json_object_get(rc, "replaces");
+	bool staged;
+
+	if (!json_is_object(rc) || !kind || !streq(kind, "apt") || !action ||
+	    (!streq(action, "install") && !streq(action, "stage")))
+		return false;
+	staged = streq(action, "stage");
+	return str_of(rc, "name") && deb_name_is_valid(str_of(rc, "package")) &&
+	       deb_version_is_valid(str_of(rc, "package_version")) && str_of(rc, "repository") &&
+	       str_of(rc, "sources") &&
+	       (!version || json_is_null(version) || json_is_string(version)) &&
+	       json_array_size(json_object_get(rc, "packages")) > 0 &&
+	       receipt_pins_are_valid(json_object_get(rc, "packages"), staged) &&
+	       (!replaces || receipt_pins_are_valid(replaces, false));
+}
+
+/* A receipt of an earlier run, or NULL when there is none or it is not whole (redo the step). */
 static json_t *read_receipt(const char *path)
 {
 	_cleanup_free_ char *text = NULL;
+	json_t *rc;
 
 	if (read_file_capped(path, MAX_RECEIPT_BYTES, &text, NULL) < 0)
 		return NULL;
-	return json_loads(text, 0, NULL);
+	rc = json_loads(text, 0, NULL);
+	if (rc && !installer_apt_receipt_is_valid(rc)) {
+		json_decref(rc);
+		return NULL;
+	}
+	return rc;
 }
 
 /* A receipt of this component written for this same pin. */
@@ -1020,13 +1091,9 @@ int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest
 static char *staged_name(const struct deb_pkg *p)
 {
 	const char *base = p->filename ? strrchr(p->filename, '/') : NULL;
-	size_t n;
 
 	base = base ? base + 1 : p->filename;
-	n = base ? strlen(base) : 0;
-	if (n < 5 || n > 200 || base[0] == '.' || !streq(base + n - 4, ".deb") ||
-	    strspn(base, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~%-") !=
-		    n)
+	if (!is_deb_file_name(base, DEB_NAME_MAX))
 		return NULL;
 	return strdup_printf("%.16s-%s", p->sha256, base);
 }

@@ -101,6 +101,11 @@ int installer_run(struct installer *in, const char *const *argv, const char *con
 /* apt (lib/install-apt.c): install exact versions and hold them; stage a kind's packages. */
 int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest);
 int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest);
+/*
+ * Whether rc, an apt receipt read back from INSTALLED_DIR, has every field its action writes,
+ * each of the right type and shape. One that does not counts as absent: the step is redone.
+ */
+bool installer_apt_receipt_is_valid(const json_t *rc);
 
 /* lib/install-exec.c: wheels into an environment, runfiles, scripts. */
 int installer_pip_install(struct installer *in, const json_t *c, char **ret_dest);
