@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
 #include <glob.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -210,6 +211,34 @@ static void stack_items(struct reconcile *rc, const json_t *stack, bool only_app
 	}
 }
 
+/* Remove from l every item that is also in drop. */
+static void item_list_drop(struct item_list *l, const struct item_list *drop)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!item_in(drop, str_of(l->v[i], "name")))
+			l->v[n++] = l->v[i];
+	l->n = n;
+}
+
+/* Is every apt member of the stack installed at its version (dpkg's status)? */
+static bool stack_apt_installed(struct reconcile *rc, const json_t *stack)
+{
+	struct item_list items = {};
+
+	stack_items(rc, stack, true, &items);
+	for (size_t i = 0; i < items.n; i++) {
+		bool ok = false;
+
+		if (streq(str_of(items.v[i], "kind"), "apt") &&
+		    (dsvm_apt_offline_is_installed(rc->ctx, str_of(items.v[i], "name"), &ok) < 0 ||
+		     !ok))
+			return false;
+	}
+	return true;
+}
+
 static bool is_prebuilt_kind(enum dsvm_driver_kind k)
 {
 	return k == DSVM_DRIVER_NVIDIA_OPEN || k == DSVM_DRIVER_NVIDIA_PROPRIETARY;
@@ -303,7 +332,9 @@ int reconcile_plan(struct reconcile *rc)
 	const char *from = dsvm_driver_kind_to_string(rc->from);
 	bool kind_changes = rc->from != rc->mode || (rc->mode != DSVM_DRIVER_NONE &&
 						     !streq(rc->from_branch, rc->target.branch));
+	const json_t *stack;
 	char names[512];
+	size_t k;
 
 	rc->to_stack = rc->mode != DSVM_DRIVER_NONE
 			       ? stacks_find(rc->lock_json, rc->target.kind, rc->target.branch)
@@ -314,13 +345,20 @@ int reconcile_plan(struct reconcile *rc)
 	if (rc->mode != DSVM_DRIVER_NONE && !rc->to_stack)
 		return dsvm_set_error(rc->ctx, -EBADMSG, "the image's lock has no stack for %s %s",
 				      to, rc->target.branch);
-	rc->keep_from = rc->mode == DSVM_DRIVER_NONE && is_prebuilt_kind(rc->from);
+	rc->keep_from = rc->mode == DSVM_DRIVER_NONE && is_prebuilt_kind(rc->from) &&
+			rc->from_stack && stack_apt_installed(rc, rc->from_stack);
 	if (rc->to_stack)
 		stack_items(rc, rc->to_stack, true, &rc->install);
-	if (rc->from_stack) {
+	/*
+	 * What goes is every other stack's (and this stack's members that do not apply here),
+	 * whatever the state says was on disk: a switch that failed half-way, or an image built
+	 * for another kind, leaves no stack behind. Removing what is not there does nothing.
+	 */
+	json_array_foreach(json_object_get(rc->lock_json, "stacks"), k, stack) {
 		struct item_list had = {};
+		bool kept = rc->keep_from && stack == rc->from_stack;
 
-		stack_items(rc, rc->from_stack, false, &had);
+		stack_items(rc, stack, false, &had);
 		for (size_t i = 0; i < had.n; i++) {
 			const char *kind = str_of(had.v[i], "kind");
 
@@ -330,11 +368,18 @@ int reconcile_plan(struct reconcile *rc)
 				item_add(&rc->disable, had.v[i]);
 			/* CPU mode keeps signed prebuilt modules (no device, no load) and every
 			 * framework build: a CUDA build runs on CPU (RECONCILE.md §8, §9.5). */
-			if (streq(kind, "service") ||
-			    (rc->mode == DSVM_DRIVER_NONE && (rc->keep_from || streq(kind, "pip"))))
+			if (streq(kind, "service") || kept ||
+			    (rc->mode == DSVM_DRIVER_NONE && streq(kind, "pip")))
 				continue;
 			item_add(&rc->remove, had.v[i]);
 		}
+	}
+	/* A kept stack's members are not another stack's leftovers. */
+	if (rc->keep_from) {
+		struct item_list kept = {};
+
+		stack_items(rc, rc->from_stack, false, &kept);
+		item_list_drop(&rc->remove, &kept);
 	}
 	add_displaced_alternatives(rc);
 	if (rc->mode != DSVM_DRIVER_NONE) {
@@ -448,15 +493,35 @@ static int remove_unit_links(struct reconcile *rc, const char *unit)
 	return n;
 }
 
+/*
+ * Enabled: a .wants link whose unit file is there. A link left dangling (a runfile's uninstaller
+ * took the unit file it pointed at) is removed, so `systemctl enable` makes it again for the
+ * unit file the new stack brings. The link's target is an image path: resolved in the root.
+ */
 static bool unit_enabled(struct reconcile *rc, const char *unit)
 {
 	_cleanup_free_ char *pattern = strdup_printf("/etc/systemd/system/*.wants/%s", unit);
+	bool found = false;
 	glob_t g;
-	size_t n = pattern ? glob_root(rc, pattern, &g) : 0;
 
-	if (pattern)
-		globfree(&g);
-	return n > 0;
+	if (!pattern)
+		return false;
+	glob_root(rc, pattern, &g);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(g.gl_pathv[i], target, sizeof(target) - 1);
+
+		if (n > 0) {
+			target[n] = '\0';
+			if (target[0] == '/' && !exists_in_root(rc, target)) {
+				(void)unlink(g.gl_pathv[i]);
+				continue;
+			}
+		}
+		found = true;
+	}
+	globfree(&g);
+	return found;
 }
 
 static int step_stop_services(struct reconcile *rc, struct step *s)
@@ -550,49 +615,55 @@ static int step_uninstall_runfile(struct reconcile *rc, struct step *s)
 		"/usr/lib/nvidia/alternate-install-present",
 		"/etc/nvidia/gridd.conf",
 		"/lib/modules/*/kernel/drivers/video/nvidia*.ko*",
-		"/lib/modules/dsvm-sample/nvidia-grid/*",
 	};
 	int ran = 0, left = 0, r;
 
-	if (exists_in_root(rc, NVIDIA_UNINSTALL)) {
-		const char *argv[] = { NVIDIA_UNINSTALL, "--silent", NULL };
-
-		r = run_in_root(rc, s, argv, NULL);
-		if (r < 0)
-			return r;
-		ran = 1;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(leftovers); i++) {
-		r = remove_matching(rc, leftovers[i], &left);
-		if (r < 0)
-			return r;
-	}
-	if (rc->from_version[0]) {
-		char pattern[256];
-
-		snprintf(pattern, sizeof(pattern), "/usr/lib/x86_64-linux-gnu/lib*nvidia*.so.%s*",
-			 rc->from_version);
-		r = remove_matching(rc, pattern, &left);
-		if (r >= 0) {
-			snprintf(pattern, sizeof(pattern),
-				 "/usr/lib/x86_64-linux-gnu/libcuda.so.%s*", rc->from_version);
-			r = remove_matching(rc, pattern, &left);
-		}
-		if (r < 0)
-			return r;
-	}
 	for (size_t i = 0; i < rc->remove.n; i++) {
+		const json_t *c = rc->remove.v[i];
+		const char *version = str_of(c, "version");
 		_cleanup_free_ char *receipt = NULL;
+		bool installed;
 
-		if (!streq(str_of(rc->remove.v[i], "kind"), "runfile"))
+		if (!streq(str_of(c, "kind"), "runfile"))
 			continue;
-		receipt = strdup_printf(RECEIPTS_DIR "/%s.installed", str_of(rc->remove.v[i], "nam"
-											      "e"));
+		receipt = strdup_printf(RECEIPTS_DIR "/%s.installed", str_of(c, "name"));
 		if (!receipt)
 			return -ENOMEM;
+		/* Only a runfile that is there is taken away: the paths below may be a package's. */
+		installed = exists_in_root(rc, receipt) || exists_in_root(rc, NVIDIA_UNINSTALL);
+		if (!installed)
+			continue;
+		if (exists_in_root(rc, NVIDIA_UNINSTALL)) {
+			const char *argv[] = { NVIDIA_UNINSTALL, "--silent", NULL };
+
+			r = run_in_root(rc, s, argv, NULL);
+			if (r < 0)
+				return r;
+			ran++;
+		}
+		for (size_t j = 0; j < ARRAY_SIZE(leftovers); j++) {
+			r = remove_matching(rc, leftovers[j], &left);
+			if (r < 0)
+				return r;
+		}
+		if (version && *version && !strchr(version, '/')) {
+			char pattern[256];
+
+			snprintf(pattern, sizeof(pattern),
+				 "/usr/lib/x86_64-linux-gnu/lib*nvidia*.so.%s*", version);
+			r = remove_matching(rc, pattern, &left);
+			if (r >= 0) {
+				snprintf(pattern, sizeof(pattern),
+					 "/usr/lib/x86_64-linux-gnu/libcuda.so.%s*", version);
+				r = remove_matching(rc, pattern, &left);
+			}
+			if (r < 0)
+				return r;
+		}
 		r = remove_if_there(rc, receipt);
 		if (r < 0)
 			return r;
+		ran++;
 	}
 	if (left)
 		snprintf(s->note, sizeof(s->note), "removed %d file%s the uninstaller left behind",

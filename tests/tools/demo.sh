@@ -64,5 +64,17 @@ for env in "$image"/opt/dsvm/envs/*; do
 	echo "  $(basename "$env"): $(chroot "$image" "/opt/dsvm/envs/$(basename "$env")/bin/python" -m pip list --format=freeze 2>/dev/null | grep -i dsvm | tr '\n' ' ')"
 done
 echo "lock and SBOM: $(ls "$image/usr/share/dsvm" | tr '\n' ' ')"
+step "first boots after resizes (dsvm-firstboot; hardware from generated sysroots)"
+python3 "$top/tests/tools/make-sysroot.py" "$out/machines" cpu-only t4 nd-a100-v4 a10-grid mi300x >/dev/null
+for machine in cpu-only t4 nd-a100-v4 a10-grid mi300x cpu-only; do
+	printf '\n-- boot on %s\n' "$machine"
+	dsvm-firstboot plan --root "$image" --sysroot "$out/machines/$machine" --no-imds
+	dsvm-firstboot run --root "$image" --sysroot "$out/machines/$machine" --no-imds
+	echo "the same boot again:"
+	dsvm-firstboot run --root "$image" --sysroot "$out/machines/$machine" --no-imds
+done
+echo
+dsvm-firstboot status --root "$image"
+
 echo
 echo "make run: the sample image root is in $image (lock: $out/lock.json)"
