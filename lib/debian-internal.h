@@ -53,6 +53,8 @@ bool deb_name_is_valid(const char *name);
 /* Status "... ok installed" (any selection); "hold ok installed" for is_held. */
 bool deb_pkg_is_installed(const struct deb_pkg *p);
 bool deb_pkg_is_held(const struct deb_pkg *p);
+/* Status "... not-installed": only a selection (or a hold) is left of it; purged. */
+bool deb_pkg_is_not_installed(const struct deb_pkg *p);
 /* Unpacked, half-configured, half-installed or awaiting triggers: dpkg did not finish. */
 bool deb_pkg_is_half_done(const struct deb_pkg *p);
 

@@ -289,6 +289,11 @@ bool deb_pkg_is_held(const struct deb_pkg *p)
 	return status_word_is(p, 0, "hold");
 }
 
+bool deb_pkg_is_not_installed(const struct deb_pkg *p)
+{
+	return status_word_is(p, 2, "not-installed");
+}
+
 bool deb_pkg_is_half_done(const struct deb_pkg *p)
 {
 	static const char *const states[] = { "half-installed", "unpacked", "half-configured",
