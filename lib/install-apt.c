@@ -1161,65 +1161,146 @@ static int move_into_repo(struct apt_job *j, const char *src, const char *dest)
 	return installer_sync_dir_of(j->in, dest);
 }
 
-/* The downloaded file whose sha256 is hex (the index's), or NULL. */
-static char *find_download(const char *dir, const char *hex)
+struct file_digest {
+	char hex[65];
+	char *path;
+};
+
+static int cmp_digest(const void *a, const void *b)
 {
-	DIR *d = opendir(dir);
+	return strcmp(((const struct file_digest *)a)->hex, ((const struct file_digest *)b)->hex);
+}
+
+static void file_digests_free(struct file_digest *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+/* Every visible regular file of dir with its sha256, sorted by digest. */
+static int hash_dir(const char *dir, struct file_digest **ret, size_t *ret_n)
+{
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	struct file_digest *v = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
-	char *found = NULL, h[65];
 
-	while (d && !found && (de = readdir(d))) {
-		char *p = de->d_name[0] == '.' ? NULL : strdup_printf("%s/%s", dir, de->d_name);
+	while (d && (de = readdir(d))) {
+		char *p;
 
-		if (p && sha256_file_hex(p, h) == 0 && streq(h, hex))
-			found = p;
-		else
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			struct file_digest *nv = reallocarray(v, cap ? cap * 2 : 16, sizeof(*v));
+
+			if (!nv) {
+				file_digests_free(v, n);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 16;
+		}
+		p = strdup_printf("%s/%s", dir, de->d_name);
+		if (!p) {
+			file_digests_free(v, n);
+			return -ENOMEM;
+		}
+		/* Not a regular file, or gone: no digest, never a match. */
+		if (sha256_file_hex(p, v[n].hex) < 0) {
 			free(p);
+			continue;
+		}
+		v[n++].path = p;
 	}
-	if (d)
-		closedir(d);
-	return found;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_digest);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int installer_find_by_sha256(const char *dir, const char *const *want, size_t n, char **ret_paths,
+			     size_t *ret_hashed)
+{
+	struct file_digest *v = NULL;
+	size_t m = 0;
+	int r = hash_dir(dir, &v, &m);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct file_digest key = { .path = NULL }, *hit;
+
+		snprintf(key.hex, sizeof(key.hex), "%s", want[i]);
+		hit = m ? bsearch(&key, v, m, sizeof(*v), cmp_digest) : NULL;
+		ret_paths[i] = hit ? strdup(hit->path) : NULL;
+		if (hit && !ret_paths[i]) {
+			while (i > 0)
+				free(ret_paths[--i]);
+			r = -ENOMEM;
+			break;
+		}
+	}
+	file_digests_free(v, m);
+	if (r == 0 && ret_hashed)
+		*ret_hashed = m;
+	return r;
 }
 
 /* Each downloaded .deb, checked against the signed index once more, into the offline repository. */
 static int stage_files(struct apt_job *j, const size_t *idx)
 {
 	_cleanup_free_ char *debs = host_path(j, APT_WORK "/debs"), *repo = host_path(j, APT_REPO);
+	_cleanup_free_ const char **want = calloc(j->n_set + 1, sizeof(*want));
+	_cleanup_free_ char **src = calloc(j->n_set + 1, sizeof(*src));
+	int r;
 
-	if (!debs || !repo || !(j->staged = json_array()))
+	if (!debs || !repo || !want || !src || !(j->staged = json_array()))
 		return -ENOMEM;
 	for (size_t i = 0; i < j->n_set; i++) {
 		const struct deb_pkg *p = &j->repo.v[idx[i]];
-		_cleanup_free_ char *name = NULL, *src = NULL, *dest = NULL, *stanza = NULL;
-		int r;
 
-		if (!p->sha256 || !is_sha256_hex(p->sha256) || !(name = staged_name(p)))
+		if (!p->sha256 || !is_sha256_hex(p->sha256))
 			return dsvm_set_error(j->in->ctx, -EBADMSG,
 					      "'%s': repository '%s' gives %s=%s no usable SHA256 "
 					      "and Filename",
 					      j->name, j->repository, p->package, p->version);
-		src = find_download(debs, p->sha256);
-		if (!src)
-			return dsvm_set_error(j->in->ctx, -EBADMSG,
-					      "'%s': apt-get download gave no file with the sha256 "
-					      "of %s=%s (%s) in repository '%s'",
-					      j->name, p->package, p->version, p->sha256,
-					      j->repository);
-		dest = strdup_printf("%s/%s", repo, name);
-		stanza = stanza_with_filename(p->stanza, name);
-		if (!dest || !stanza)
-			return -ENOMEM;
-		r = move_into_repo(j, src, dest);
-		if (r < 0)
-			return r;
-		json_array_append_new(j->staged,
-				      json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:s}", "package",
-						p->package, "version", p->version, "architecture",
-						p->architecture, "filename", name, "size",
-						(json_int_t)p->size, "sha256", p->sha256, "stanza",
-						stanza));
+		want[i] = p->sha256;
 	}
-	return 0;
+	/* Each download is hashed once and matched by its digest, not hashed again per package. */
+	r = installer_find_by_sha256(debs, want, j->n_set, src, NULL);
+	for (size_t i = 0; r == 0 && i < j->n_set; i++) {
+		const struct deb_pkg *p = &j->repo.v[idx[i]];
+		_cleanup_free_ char *name = staged_name(p), *dest = NULL, *stanza = NULL;
+
+		if (!name)
+			r = dsvm_set_error(j->in->ctx, -EBADMSG,
+					   "'%s': repository '%s' gives %s=%s no usable SHA256 "
+					   "and Filename",
+					   j->name, j->repository, p->package, p->version);
+		else if (!src[i])
+			r = dsvm_set_error(j->in->ctx, -EBADMSG,
+					   "'%s': apt-get download gave no file with the sha256 "
+					   "of %s=%s (%s) in repository '%s'",
+					   j->name, p->package, p->version, p->sha256,
+					   j->repository);
+		else if (!(dest = strdup_printf("%s/%s", repo, name)) ||
+			 !(stanza = stanza_with_filename(p->stanza, name)))
+			r = -ENOMEM;
+		else
+			r = move_into_repo(j, src[i], dest);
+		if (r == 0)
+			json_array_append_new(
+				j->staged, json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:s}",
+						     "package", p->package, "version", p->version,
+						     "architecture", p->architecture, "filename",
+						     name, "size", (json_int_t)p->size, "sha256",
+						     p->sha256, "stanza", stanza));
+	}
+	for (size_t i = 0; i < j->n_set; i++)
+		free(src[i]);
+	return r;
 }
 
 /* A stage receipt for this pin whose files are all in the offline repository, unchanged. */

@@ -106,6 +106,13 @@ int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest);
  * each of the right type and shape. One that does not counts as absent: the step is redone.
  */
 bool installer_apt_receipt_is_valid(const json_t *rc);
+/*
+ * The file in dir (host path) whose SHA-256 is want[i] (lowercase hex), for each of the n, into
+ * ret_paths[i] (newly allocated; NULL where no file has it). Each file of dir is hashed once
+ * however many are wanted; *ret_hashed (may be NULL) says how many were. Returns 0 or -errno.
+ */
+int installer_find_by_sha256(const char *dir, const char *const *want, size_t n, char **ret_paths,
+			     size_t *ret_hashed);
 
 /* lib/install-exec.c: wheels into an environment, runfiles, scripts. */
 int installer_pip_install(struct installer *in, const json_t *c, char **ret_dest);

@@ -182,12 +182,64 @@ static void test_receipt_values(void **state)
 	json_decref(rc);
 }
 
+/*
+ * Staging matches each package of the set to the file apt-get download wrote by its hash: every
+ * file is hashed once, not once per package (n packages cost n hashes, not n^2/2).
+ */
+static void test_find_by_sha256(void **state)
+{
+	enum {
+		N = 40
+	};
+	char dir[] = "/tmp/dsvm-install-apt-XXXXXX", path[128], cmd[128];
+	char hex[N][65], *found[N + 1];
+	const char *want[N + 1];
+	size_t hashed = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (int i = 0; i < N; i++) {
+		char text[32];
+		FILE *f;
+
+		snprintf(text, sizeof(text), "deb %d\n", i);
+		snprintf(path, sizeof(path), "%s/p%02d_1.0-1_all.deb", dir, i);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		assert_int_equal(sha256_buffer_hex(text, strlen(text), hex[i]), 0);
+	}
+	/* Wanted in the reverse of any order: a scan per package would hash most files each time. */
+	for (int i = 0; i < N; i++)
+		want[i] = hex[N - 1 - i];
+	want[N] = SHA; /* no file has it */
+	assert_int_equal(installer_find_by_sha256(dir, want, N + 1, found, &hashed), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s/p%02d_1.0-1_all.deb", dir, N - 1 - i);
+		assert_non_null(found[i]);
+		assert_string_equal(found[i], path);
+		free(found[i]);
+	}
+	assert_null(found[N]);
+	assert_int_equal(hashed, N);
+
+	/* A missing directory holds nothing. */
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(installer_find_by_sha256(path, want, 1, found, &hashed), 0);
+	assert_null(found[0]);
+	assert_int_equal(hashed, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_install_receipt_fields),
 		cmocka_unit_test(test_stage_receipt_fields),
 		cmocka_unit_test(test_receipt_values),
+		cmocka_unit_test(test_find_by_sha256),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
