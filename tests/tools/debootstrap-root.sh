@@ -1,18 +1,20 @@
 #!/bin/sh
 # Make DEST a fresh Debian 12 root with apt in it, for tests that run apt inside a root:
 #   debootstrap-root.sh DEST
-# The root is `debootstrap --variant=minbase --include=python3-venv bookworm` from
-# deb.debian.org. It is built once (about a minute) into a cache outside the checkout, so fresh
-# clones reuse it: ${DSVM_ROOT_CACHE:-/var/cache/dsvm-test}/bookworm-minbase-<hash>.tar.zst,
-# the hash being that of the options, so changing them builds a new one. A lock keeps two runs
-# from building it at once. Later runs only unpack it (a few seconds). DEST must not exist or be
-# empty. Needs root (debootstrap, and the files' owners), debootstrap, tar, zstd and flock.
+# The root is `debootstrap --variant=minbase --include=python3-venv,systemd-sysv,libyaml-0-2,
+# libjansson4 bookworm` from deb.debian.org: bootable under systemd-nspawn (systemd-sysv), with
+# the libraries dsvm-firstboot needs at run time, as an image that carries the agent has them.
+# It is built once (about a minute) into a cache outside the checkout, so fresh clones reuse it:
+# ${DSVM_ROOT_CACHE:-/var/cache/dsvm-test}/bookworm-minbase-<hash>.tar.zst, the hash being that
+# of the options, so changing them builds a new one. A lock keeps two runs from building it at
+# once. Later runs only unpack it (a few seconds). DEST must not exist or be empty. Needs root
+# (debootstrap, and the files' owners), debootstrap, tar, zstd and flock.
 set -eu
 [ $# -eq 1 ] || { echo "usage: debootstrap-root.sh DEST" >&2; exit 64; }
 dest=$1
 suite=bookworm
 mirror=http://deb.debian.org/debian
-options="--variant=minbase --include=python3-venv"
+options="--variant=minbase --include=python3-venv,systemd-sysv,libyaml-0-2,libjansson4"
 cache=${DSVM_ROOT_CACHE:-/var/cache/dsvm-test}
 hash=$(printf '%s\n' "$options $suite $mirror" | sha256sum | cut -c1-12)
 image=$cache/$suite-minbase-$hash.tar.zst
