@@ -239,8 +239,8 @@ static int write_if_different(struct dsvm_ctx *ctx, const char *path, const char
 }
 
 /*
- * apt's private state: its directories, and a sources directory holding the offline
- * repository's line alone (anything else found there is removed: it would be read too).
+ * apt's private state: its directories, lists emptied, and a sources directory holding the
+ * offline repository's line alone (anything else found there is removed: it would be read too).
  */
 static int prepare_state(struct dsvm_ctx *ctx)
 {
@@ -251,12 +251,15 @@ static int prepare_state(struct dsvm_ctx *ctx)
 				   "its own key.\n" OFFLINE_SOURCES_LINE "\n";
 	_cleanup_free_ char *key = dsvm_root_path(ctx, OFFLINE_REPO_KEY);
 	_cleanup_free_ char *sources = dsvm_root_path(ctx, PRIVATE_SOURCES), *file = NULL;
+	_cleanup_free_ char *lists = dsvm_root_path(ctx, PRIVATE_LISTS);
 	DIR *d;
 	struct dirent *de;
 	int r = 0;
 
-	if (!key || !sources)
+	if (!key || !sources || !lists)
 		return -ENOMEM;
+	/* Every switch reads and verifies the repository afresh: nothing earlier is trusted. */
+	remove_tree(lists);
 	if (access(key, R_OK) < 0)
 		return dsvm_set_error(ctx, -EBADMSG,
 				      "the offline repository's key '%s' is missing (%m): apt "

@@ -20,22 +20,21 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
-#include "debian-internal.h"
+#include "apt-internal.h"
 #include "install-internal.h"
 #include "internal.h"
 
-#define APT_GET "/usr/bin/apt-get"
-#define APT_MARK "/usr/bin/apt-mark"
-#define DPKG "/usr/bin/dpkg"
-#define DPKG_STATUS "/var/lib/dpkg/status"
-#define DPKG_UPDATES "/var/lib/dpkg/updates"
 #define POLICY_RC_D "/usr/sbin/policy-rc.d"
 #define KEYS_DIR "/etc/dsvm/keys"
+/*
+ * Receipts of what is staged in the offline repository, apart from INSTALLED_DIR's: a driver
+ * component the image installs is staged too, and each record must outlive the other.
+ */
+#define STAGED_DIR "/var/lib/dsvm/staged"
 #define SOURCES_DIR "/etc/apt/sources.list.d"
-#define APT_REPO REPO_DIR "/apt"
+#define APT_REPO OFFLINE_REPO
 /* A step's private apt state (lists, downloads), inside the root, removed when it ends. */
 #define APT_WORK DSVM_JOURNAL_DIR "/apt"
 #define MAX_LIST_BYTES (512u << 20)
@@ -44,7 +43,6 @@
 /* A repository's .deb file name, and the offline repository's: 16 hex digits, '-', that name. */
 #define DEB_NAME_MAX 200
 #define STAGED_NAME_MAX (17 + DEB_NAME_MAX)
-#define OUTPUT_TAIL 1500
 /* policy-rc.d files carrying this line are ours: a leftover of a killed run is removed. */
 #define POLICY_MARK "# dsvm-build: no service starts in a root being built"
 
@@ -96,79 +94,6 @@ static void job_done(struct apt_job *j)
 	json_decref(j->staged);
 }
 
-/* An argument vector that owns what it formats. */
-struct args {
-	const char **v;
-	char **owned;
-	size_t n, cap;
-	bool oom;
-};
-
-static void args_push(struct args *a, const char *s, char *owned)
-{
-	if (!a->oom && a->n + 2 > a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 32;
-		const char **v = reallocarray(a->v, cap, sizeof(*v));
-		char **o = v ? reallocarray(a->owned, cap, sizeof(*o)) : NULL;
-
-		if (v)
-			a->v = v;
-		if (o)
-			a->owned = o;
-		if (!v || !o)
-			a->oom = true;
-		else
-			a->cap = cap;
-	}
-	if (a->oom || !s) {
-		a->oom = true;
-		free(owned);
-		return;
-	}
-	a->owned[a->n] = owned;
-	a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-static void args_add(struct args *a, const char *s)
-{
-	args_push(a, s, NULL);
-}
-
-static void __attribute__((format(printf, 2, 3))) args_addf(struct args *a, const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	args_push(a, s, s);
-}
-
-static void args_done(struct args *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->owned[i]);
-	free(a->owned);
-	free(a->v);
-}
-
-/* The last lines of apt's output, for an error message. */
-static const char *output_tail(const char *out)
-{
-	size_t n = out ? strlen(out) : 0;
-	const char *t;
-
-	if (n == 0)
-		return "(no output)";
-	t = n > OUTPUT_TAIL ? out + n - OUTPUT_TAIL : out;
-	if (t != out && strchr(t, '\n'))
-		t = strchr(t, '\n') + 1;
-	return t;
-}
-
 /*
  * What apt's words say went wrong, as the -errno whose exit code fits: a signature or hash apt
  * could not verify is bad data (65), an unreachable repository 69, a held lock 75. Anything
@@ -177,18 +102,13 @@ static const char *output_tail(const char *out)
  */
 static int apt_failure(const char *out)
 {
-	static const char *const unverified[] = {
-		"Hash Sum mismatch",	"is not signed", "NO_PUBKEY", "GPG error", "BADSIG",
-		"couldn't be verified", "Size mismatch"
-	};
 	static const char *const unreachable[] = { "Could not connect", "Failed to connect",
 						   "Unable to connect",
 						   "Temporary failure resolving",
 						   "Could not resolve" };
 
-	for (size_t i = 0; out && i < ARRAY_SIZE(unverified); i++)
-		if (strstr(out, unverified[i]))
-			return -EBADMSG;
+	if (apt_output_is_unverified(out))
+		return -EBADMSG;
 	for (size_t i = 0; out && i < ARRAY_SIZE(unreachable); i++)
 		if (strstr(out, unreachable[i]))
 			return -EHOSTUNREACH;
@@ -234,7 +154,7 @@ static int run_in_root(struct apt_job *j, const char *what, struct args *a, char
 				      "'%s': %s for %s=%s from '%s' failed (exit status %d)%s; its "
 				      "output ended:\n%s",
 				      j->name, what, j->package, j->version, j->repository, r,
-				      failure_hint(e), output_tail(out));
+				      failure_hint(e), apt_output_tail(out));
 	}
 	if (ret_output)
 		*ret_output = TAKE_PTR(out);
@@ -364,7 +284,7 @@ static int job_init(struct installer *in, const json_t *c, bool stage, struct ap
 		return r;
 	j->sources_img = stage ? strdup(APT_WORK "/sources.list")
 			       : strdup_printf(SOURCES_DIR "/dsvm-%.12s.list", id);
-	receipt = strdup_printf(INSTALLED_DIR "/%s.json", j->name);
+	receipt = strdup_printf("%s/%s.json", stage ? STAGED_DIR : INSTALLED_DIR, j->name);
 	j->receipt_path = receipt ? dsvm_root_path(in->ctx, receipt) : NULL;
 	return j->sources_img && j->receipt_path ? 0 : -ENOMEM;
 }
@@ -490,55 +410,18 @@ static int write_source(struct apt_job *j)
 
 static int read_status(struct apt_job *j)
 {
-	_cleanup_free_ char *p = host_path(j, DPKG_STATUS), *text = NULL;
-	size_t len = 0;
-	int r;
-
-	if (!p)
-		return -ENOMEM;
-	deb_list_done(&j->status);
-	r = read_file_capped(p, MAX_LIST_BYTES, &text, &len);
-	if (r < 0)
-		return dsvm_set_error(j->in->ctx, r, "'%s': cannot read dpkg's status '%s': %s",
-				      j->name, p, strerror(-r));
-	return deb_list_parse(&j->status, text, len);
+	return dpkg_status_read(j->in->ctx, &j->status);
 }
 
-/* dpkg was interrupted (its journal is not empty, or one of ours is half done). */
-static bool dpkg_interrupted(struct apt_job *j)
+static int recover_dpkg(struct apt_job *j)
 {
-	_cleanup_free_ char *p = host_path(j, DPKG_UPDATES);
-	DIR *d = p ? opendir(p) : NULL;
-	struct dirent *de;
-	bool pending = false;
+	_cleanup_free_ char *who = strdup_printf("'%s'", j->name);
+	bool ran = false;
+	int r = who ? dpkg_recover(j->in->ctx, &j->status, 0, who, &ran) : -ENOMEM;
 
-	while (d && !pending && (de = readdir(d)))
-		pending = de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < j->status.n && !pending; i++)
-		pending = deb_pkg_is_half_done(&j->status.v[i]);
-	return pending;
-}
-
-static int dpkg_recover(struct apt_job *j)
-{
-	struct args a = { 0 };
-	int r;
-
-	if (!dpkg_interrupted(j))
-		return 0;
-	dsvm_warn(j->in->ctx, "'%s': dpkg was interrupted; running 'dpkg --configure -a'", j->name);
-	args_add(&a, DPKG);
-	args_add(&a, "--force-confdef");
-	args_add(&a, "--force-confold");
-	args_add(&a, "--configure");
-	args_add(&a, "-a");
-	r = run_in_root(j, "dpkg --configure -a", &a, NULL);
-	args_done(&a);
-	if (r == 0)
+	if (ran)
 		j->in->changed = true;
-	return r < 0 ? r : read_status(j);
+	return r;
 }
 
 /* apt-get update of the component's source alone (--error-on=any: a bad signature fails). */
@@ -742,15 +625,14 @@ static bool pins_have(const struct pin *v, size_t n, const char *package)
 	return false;
 }
 
-/* Every apt receipt in the root (what earlier runs installed or staged), as a JSON array. */
-static json_t *apt_receipts(struct apt_job *j)
+/* Append the apt receipts in dir (in the image) to all. */
+static void add_receipts(struct apt_job *j, const char *img, json_t *all)
 {
-	_cleanup_free_ char *dir = host_path(j, INSTALLED_DIR);
+	_cleanup_free_ char *dir = host_path(j, img);
 	DIR *d = dir ? opendir(dir) : NULL;
-	json_t *all = json_array();
 	struct dirent *de;
 
-	while (d && all && (de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 		_cleanup_free_ char *p = NULL;
 		json_t *rc;
@@ -765,6 +647,17 @@ static json_t *apt_receipts(struct apt_job *j)
 	}
 	if (d)
 		closedir(d);
+}
+
+/* Every apt receipt in the root (what earlier runs installed or staged), as a JSON array. */
+static json_t *apt_receipts(struct apt_job *j)
+{
+	json_t *all = json_array();
+
+	if (all) {
+		add_receipts(j, INSTALLED_DIR, all);
+		add_receipts(j, STAGED_DIR, all);
+	}
 	return all;
 }
 
@@ -905,7 +798,8 @@ static bool set_in_place(struct apt_job *j)
 {
 	_cleanup_free_ char *p = host_path(j, DPKG_STATUS);
 
-	if (!p || j->n_set == 0 || read_status(j) < 0 || dpkg_interrupted(j))
+	if (!p || j->n_set == 0 || read_status(j) < 0 ||
+	    dpkg_is_interrupted(j->in->ctx, &j->status))
 		return false;
 	for (size_t i = 0; i < j->n_set; i++) {
 		const struct deb_pkg *q =
@@ -1025,7 +919,7 @@ static int install_set(struct apt_job *j, const json_t *old)
 	int r = read_status(j);
 
 	if (r == 0)
-		r = dpkg_recover(j);
+		r = recover_dpkg(j);
 	if (r == 0)
 		r = update_lists(j);
 	if (r == 0)
@@ -1046,6 +940,15 @@ static int install_set(struct apt_job *j, const json_t *old)
 	/* The whole set: the top package held alone lets an upgrade split module and libraries. */
 	return apt_mark(j, "hold", j->set, j->n_set, false);
 }
+
+/* The lock marks a driver stack's components (stage: true in the manifest) with driver_kinds. */
+static bool is_driver_stack(const json_t *c)
+{
+	return json_array_size(json_object_get(c, "driver_kinds")) > 0;
+}
+
+static int stage_component(struct installer *in, const json_t *c);
+static int rebuild_repo_index(struct installer *in);
 
 int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest)
 {
@@ -1081,6 +984,12 @@ int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest
 		remove_work(&j);
 	}
 	json_decref(old);
+	/* A driver stack's payload goes into the offline repository too: firstboot may come back. */
+	if (r == 0 && is_driver_stack(c)) {
+		r = stage_component(in, c);
+		if (r == 0)
+			r = rebuild_repo_index(in);
+	}
 	if (r == 0 && !(*ret_dest = strdup_printf(INSTALLED_DIR "/%s.json", j.name)))
 		r = -ENOMEM;
 	job_done(&j);
@@ -1359,7 +1268,7 @@ static int stage_set(struct apt_job *j)
 static json_t *current_stage_receipt(struct installer *in, const json_t *c)
 {
 	struct apt_job j;
-	_cleanup_free_ char *img = strdup_printf(INSTALLED_DIR "/%s.json", str_of(c, "name"));
+	_cleanup_free_ char *img = strdup_printf(STAGED_DIR "/%s.json", str_of(c, "name"));
 	_cleanup_free_ char *path = img ? dsvm_root_path(in->ctx, img) : NULL;
 	json_t *rc = path ? read_receipt(path) : NULL;
 	const json_t *src = json_object_get(c, "source");
@@ -1406,18 +1315,88 @@ static char *packages_text(const json_t *entries)
 	return text;
 }
 
-static int write_repo_file(struct installer *in, const char *name, const char *text)
+/* The repository's file name (in the image), on the host; NULL on OOM. */
+static char *repo_file(struct installer *in, const char *name)
 {
 	_cleanup_free_ char *img = strdup_printf(APT_REPO "/%s", name);
-	_cleanup_free_ char *host = img ? dsvm_root_path(in->ctx, img) : NULL;
+
+	return img ? dsvm_root_path(in->ctx, img) : NULL;
+}
+
+static int write_repo_file(struct installer *in, const char *name, const char *text)
+{
+	_cleanup_free_ char *host = repo_file(in, name);
 
 	return host ? installer_write_if_changed(in, host, text, 0644) : -ENOMEM;
 }
 
+/* Release as given, and the signatures and the key of the run that wrote it, all there. */
+static bool signed_in_place(struct installer *in, const char *release)
+{
+	_cleanup_free_ char *rel = repo_file(in, "Release"), *inrel = repo_file(in, "InRelease");
+	_cleanup_free_ char *det = repo_file(in, "Release.gpg"), *text = NULL, *signed_text = NULL;
+	_cleanup_free_ char *key = installer_root_path(in, OFFLINE_REPO_KEY);
+	struct stat st;
+
+	return rel && inrel && det && key &&
+	       read_file_capped(rel, MAX_LIST_BYTES, &text, NULL) == 0 && streq(text, release) &&
+	       read_file_capped(inrel, MAX_LIST_BYTES, &signed_text, NULL) == 0 &&
+	       strstr(signed_text, release) && stat(det, &st) == 0 && st.st_size > 0 &&
+	       stat(key, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+/* The public key, binary, where the sources line's signed-by names it. */
+static int write_repo_key(struct installer *in, const char *data, size_t len)
+{
+	_cleanup_free_ char *host = installer_root_path(in, OFFLINE_REPO_KEY), *dir = NULL;
+	int r;
+
+	if (!host || !(dir = path_dirname(host)))
+		return -ENOMEM;
+	r = mkdir_parents(dir, 0755);
+	if (r == 0)
+		r = write_file_atomic(host, data, len, 0644);
+	if (r < 0)
+		return dsvm_set_error(in->ctx, r, "cannot write '%s': %s", host, strerror(-r));
+	in->changed = true;
+	return 0;
+}
+
 /*
- * Packages and Release for apt ([trusted=yes]: the index is as trustworthy as the disk holding
- * it; every stanza is the signed repository's, so apt still checks each .deb's SHA256), and
- * index.json for firstboot: per staged component, its packages with file, size and sha256.
+ * Release signed (InRelease, Release.gpg) by a key made now for it alone, its public half in
+ * the image (OFFLINE_REPO_KEY), its private half gone with gpg's temporary home. Unchanged
+ * Release text: nothing is signed again, so a second build changes nothing. Release is removed
+ * first and written last: a run killed in between finds no Release and signs again.
+ */
+static int sign_repo(struct installer *in, const char *release)
+{
+	_cleanup_free_ char *rel = repo_file(in, "Release");
+	struct repo_signature sig = { 0 };
+	int r;
+
+	if (!rel)
+		return -ENOMEM;
+	if (signed_in_place(in, release))
+		return 0;
+	if (unlink(rel) < 0 && errno != ENOENT)
+		return dsvm_set_error(in->ctx, -errno, "cannot remove '%s': %m", rel);
+	r = apt_repo_sign(in->ctx, release, &sig);
+	if (r == 0)
+		r = write_repo_key(in, sig.key, sig.key_len);
+	if (r == 0)
+		r = write_repo_file(in, "InRelease", sig.inrelease);
+	if (r == 0)
+		r = write_repo_file(in, "Release.gpg", sig.release_gpg);
+	if (r == 0)
+		r = write_repo_file(in, "Release", release);
+	repo_signature_done(&sig);
+	return r;
+}
+
+/*
+ * Packages and Release for apt, Release signed by the image's own key (sign_repo; every stanza
+ * is the upstream repository's, so apt checks each .deb's SHA256 against what upstream signed),
+ * and index.json for firstboot: per component, its packages with file, size and sha256.
  * Release has a fixed Date: apt warns without one, and the same files give the same bytes.
  */
 static int write_repo_index(struct installer *in, const json_t *entries, json_t *components)
@@ -1436,21 +1415,20 @@ static int write_repo_index(struct installer *in, const json_t *entries, json_t 
 				"Date: Thu, 01 Jan 1970 00:00:00 UTC\n"
 				"SHA256:\n %s %zu Packages\n",
 				hex, strlen(packages));
-	index = json_pack("{s:s, s:o}", "sources", "deb [trusted=yes] file:" APT_REPO " ./",
-			  "components", components);
+	index = json_pack("{s:s, s:o}", "sources", OFFLINE_SOURCES_LINE, "components", components);
 	if (!release || !index) {
 		json_decref(index);
 		return -ENOMEM;
 	}
 	r = write_repo_file(in, "Packages", packages);
 	if (r == 0)
-		r = write_repo_file(in, "Release", release);
+		r = sign_repo(in, release);
 	if (r < 0) {
 		json_decref(index);
 		return r;
 	}
 	{
-		_cleanup_free_ char *host = dsvm_root_path(in->ctx, APT_REPO "/index.json");
+		_cleanup_free_ char *host = repo_file(in, "index.json");
 
 		return host ? write_json(in, host, index) : (json_decref(index), -ENOMEM);
 	}
@@ -1513,7 +1491,8 @@ static int rebuild_repo_index(struct installer *in)
 		const json_t *e;
 		size_t k;
 
-		if (!kind || !action || !streq(kind, "apt") || !streq(action, "stage") ||
+		if (!kind || !action || !streq(kind, "apt") ||
+		    !(streq(action, "stage") || is_driver_stack(c)) ||
 		    !(rc = current_stage_receipt(in, c)))
 			continue;
 		pkgs = json_array();
@@ -1530,8 +1509,8 @@ static int rebuild_repo_index(struct installer *in)
 						json_object_get(e, "sha256")));
 		}
 		json_array_append_new(components,
-				      json_pack("{s:s, s:O?, s:s, s:s, s:o}", "name",
-						str_of(c, "name"), "driver_kinds",
+				      json_pack("{s:s, s:s, s:O?, s:s, s:s, s:o}", "name",
+						str_of(c, "name"), "action", action, "driver_kinds",
 						json_object_get(c, "driver_kinds"), "package",
 						str_of(rc, "package"), "version",
 						str_of(rc, "package_version"), "packages", pkgs));
@@ -1544,7 +1523,8 @@ static int rebuild_repo_index(struct installer *in)
 	return r;
 }
 
-int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest)
+/* c's set downloaded into the offline repository, unless its stage receipt says it is there. */
+static int stage_component(struct installer *in, const json_t *c)
 {
 	struct apt_job j;
 	json_t *old = NULL;
@@ -1563,12 +1543,19 @@ int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest)
 		}
 		json_decref(old);
 	}
+	job_done(&j);
+	return r;
+}
+
+int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest)
+{
+	int r = stage_component(in, c);
+
 	if (r == 0) {
 		dsvm_journal_crash_point(in->journal, in->step);
 		r = rebuild_repo_index(in);
 	}
 	if (r == 0 && !(*ret_dest = strdup(APT_REPO)))
 		r = -ENOMEM;
-	job_done(&j);
 	return r;
 }

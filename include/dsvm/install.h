@@ -34,9 +34,13 @@
  *                  /etc/apt/sources.list.d/dsvm-<hash>.list; apt-get, chrooted, updates that
  *                  source alone and installs the pinned package with what it needs from that
  *                  repository, every one as name=version, then holds them all (receipt: the
- *                  set). Staged (action "stage"): the same set downloaded through the signed
- *                  repository into /var/lib/dsvm/repo/apt/ with Packages, Release and index.json,
- *                  for `deb [trusted=yes] file:/var/lib/dsvm/repo/apt ./` offline.
+ *                  set). Staged (action "stage"), and installed components of a driver stack
+ *                  (the lock gives them driver_kinds) too: the same set downloaded through the
+ *                  signed repository into /var/lib/dsvm/repo/apt/ (receipt apart, in
+ *                  /var/lib/dsvm/staged/<name>.json) with Packages, index.json and Release,
+ *                  signed when it changes by a fresh ed25519 key made on the build host
+ *                  (InRelease, Release.gpg; public key /etc/dsvm/keys/offline-repo.gpg, the
+ *                  private key destroyed), for include/dsvm/apt-offline.h.
  *   pip            (lib/install-exec.c) the component's verified wheels, copied into the root,
  *                  installed by <env>/bin/python -m pip install --no-index --no-deps into
  *                  /opt/dsvm/envs/<environment>, made first with the root's Python

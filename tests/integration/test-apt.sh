@@ -9,12 +9,17 @@
 # installed and no policy-rc.d left (exit 65, bad data); an apt-get that runs and fails (a
 # maintainer script exits 1) is the job failing (exit 1) with apt's words; the pinned 1.0-1 set is installed (not the newer 2.0-1)
 # and held, services were forbidden while it installed, the root's other apt lists survive;
-# kind b's .debs are staged with Packages, Release and index.json that match them; a second run
-# changes nothing and asks the server for nothing; a held 2.0-1 is switched back to the pin;
-# a kill after apt-get and before the hold, a kill at the step's start and one mid-step, and a
-# half-unpacked package all end installed and held after a rerun; with the server stopped and
-# no network, apt installs kind b from the offline repository, swapping kinds in one
-# transaction.
+# both kinds' .debs (kind a installed, kind b staged) are in the offline repository with
+# Packages, Release and index.json that match them, Release signed by a key made for the image
+# (InRelease, Release.gpg, the public key alone in /etc/dsvm/keys/offline-repo.gpg, no private
+# key anywhere); a second run changes nothing (no new signature) and asks the server for
+# nothing; a held 2.0-1 is switched back to the pin; a kill after apt-get and before the hold, a
+# kill at the step's start and one mid-step, and a half-unpacked package all end installed and
+# held after a rerun. Then, with the server stopped and no network, the offline switch
+# (tests/tools/apt-switch: dsvm_apt_offline_switch) swaps kind a for kind b and back in one
+# transaction each: the old kind purged, the new one at its version and held, the system's apt
+# lists untouched, a second call runs no apt; a SIGKILL mid-dpkg and a time limit mid-dpkg both
+# converge on the rerun; a tampered Packages, a changed .deb and a wrong key are refused (65).
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${DSVM_BUILD:-$top/build}/dsvm-build
@@ -78,6 +83,11 @@ if [ -x /usr/sbin/policy-rc.d ]; then
 	echo "$rc" >/var/lib/dsvm-test/policy
 else
 	echo none >/var/lib/dsvm-test/policy
+fi
+# The kill tests: hold dpkg in this postinst while /var/lib/dsvm-test/slow exists.
+if [ -e /var/lib/dsvm-test/slow ]; then
+	touch /var/lib/dsvm-test/in-postinst
+	sleep 60
 fi'
 arch=$(dpkg --print-architecture)
 for k in a b; do
@@ -206,25 +216,40 @@ check "no downloads left in the image" [ -z "$(find "$root/var/cache/apt/archive
 check "receipt lists the set" [ "$(jq -r '[.packages[] | .package + "=" + .version] | join(" ")' "$root/var/lib/dsvm/installed/test-driver-a.json")" = \
 	"dsvm-test-driver-a=1.0-1 dsvm-test-kmod-a=1.0-1 libdsvm-test-a=1.0-1" ]
 
-# Staged: kind b's three .debs, the index matching them.
+# Staged: kind b's three .debs and kind a's (installed, and staged for a switch back), the index
+# matching them, each with a receipt of its own apart from the install receipts.
 repo=$root/var/lib/dsvm/repo/apt
 staged=$(cd "$repo" && ls -- *.deb | sed 's/^[0-9a-f]*-//' | sort | tr '\n' ' ')
-check "staged: '$staged'" [ "$staged" = "dsvm-test-driver-b_1.0-1_all.deb dsvm-test-kmod-b_1.0-1_${arch}.deb libdsvm-test-b_1.0-1_all.deb " ]
+check "staged: '$staged'" [ "$staged" = "dsvm-test-driver-a_1.0-1_all.deb dsvm-test-driver-b_1.0-1_all.deb dsvm-test-kmod-a_1.0-1_${arch}.deb dsvm-test-kmod-b_1.0-1_${arch}.deb libdsvm-test-a_1.0-1_all.deb libdsvm-test-b_1.0-1_all.deb " ]
+check "stage receipts apart: $(ls "$root/var/lib/dsvm/staged" | tr '\n' ' ')" [ "$(ls "$root/var/lib/dsvm/staged" | tr '\n' ' ')" = "test-driver-a.json test-driver-b.json " ]
+check "install receipt of a kept" [ "$(jq -r .action "$root/var/lib/dsvm/installed/test-driver-a.json")" = install ]
 bad=0
 for f in $(jq -r '.components[].packages[] | .filename + "=" + .sha256' "$repo/index.json"); do
 	[ "$(sha256sum "$repo/${f%%=*}" | cut -d' ' -f1)" = "${f#*=}" ] || bad=$((bad + 1))
 done
-check "index.json: 3 entries, each file's sha256 ($bad wrong)" [ "$bad $(jq '.components[0].packages | length' "$repo/index.json")" = "0 3" ]
-check "index.json names the component and its kind" [ "$(jq -c '.components[0] | [.name, .driver_kinds]' "$repo/index.json")" = '["test-driver-b",["nvidia-proprietary"]]' ]
+check "index.json: 3 entries each, each file's sha256 ($bad wrong)" [ "$bad $(jq -c '[.components[].packages | length]' "$repo/index.json")" = "0 [3,3]" ]
+check "index.json names the components and their kinds: $(jq -c '[.components[] | [.name, .action, .driver_kinds]]' "$repo/index.json")" \
+	[ "$(jq -c '[.components[] | [.name, .action, .driver_kinds]]' "$repo/index.json")" = '[["test-driver-a","install",["nvidia-open"]],["test-driver-b","stage",["nvidia-proprietary"]]]' ]
+check "index.json: sources signed-by the image key" [ "$(jq -r .sources "$repo/index.json")" = "deb [signed-by=/etc/dsvm/keys/offline-repo.gpg] file:/var/lib/dsvm/repo/apt ./" ]
 check "Packages: Filename and SHA256 of each staged file" sh -c '
 	cd "$1" && for f in *.deb; do
 		grep -q "^Filename: ./$f\$" Packages &&
 		grep -q "^SHA256: $(sha256sum "$f" | cut -d" " -f1)\$" Packages || exit 1
 	done' sh "$repo"
 check "Release: the SHA256 and size of Packages" grep -q "^ $(sha256sum "$repo/Packages" | cut -d' ' -f1) $(stat -c %s "$repo/Packages") Packages\$" "$repo/Release"
+imgkey=$root/etc/dsvm/keys/offline-repo.gpg
+verifies() { in_root "$1" gpgv --keyring /etc/dsvm/keys/offline-repo.gpg "$2" ${3:+"$3"} >/dev/null 2>&1; }
+check "InRelease verifies with the image key, in the root" verifies "$root" /var/lib/dsvm/repo/apt/InRelease
+check "Release.gpg verifies with the image key" verifies "$root" /var/lib/dsvm/repo/apt/Release.gpg /var/lib/dsvm/repo/apt/Release
+check "InRelease does not verify with the archive's key" sh -c '! gpgv --keyring "$1" "$2" 2>/dev/null' sh "$work/keys/test-archive-key.gpg" "$repo/InRelease"
+check "the image key is binary, one public ed25519 key, no secret" sh -c '
+	gpg --list-packets "$1" >"$2" 2>&1 && grep -q "^:public key packet:" "$2" && grep -q "algo 22" "$2" &&
+	[ "$(grep -c "key packet:" "$2")" -eq 1 ] && ! grep -q secret "$2"' sh "$imgkey" "$work/packets"
+check "no private key in the root" [ -z "$(find "$root" -xdev \( -name 'private-keys-v1.d' -o -name 'secring.gpg' -o -name 'pubring.kbx' \) -print -quit)" ]
+check "no signing home left on the host" [ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'dsvm-sign-*' -print -quit)" ]
 
 # A second run changes nothing and asks the server for nothing.
-snap() { (cd "$1" && sha256sum var/lib/dpkg/status var/lib/dsvm/repo/apt/* etc/apt/sources.list.d/* var/lib/dsvm/installed/*) }
+snap() { (cd "$1" && sha256sum var/lib/dpkg/status var/lib/dsvm/repo/apt/* etc/apt/sources.list.d/* var/lib/dsvm/installed/* var/lib/dsvm/staged/* etc/dsvm/keys/*) }
 snap "$root" >"$work/before"
 requests=$(wc -l <"$testhttpd_log")
 inst "$lock" "$root" >"$work/out2.json" 2>"$work/err" || no "second install: $(cat "$work/err")"
@@ -285,39 +310,137 @@ check "killed in step 1: exit $rc" [ "$rc" -eq 137 ]
 rc=0
 DSVM_CRASH_AT=2:mid inst "$lock" "$root2" >/dev/null 2>&1 || rc=$?
 check "killed in step 2 (stage): exit $rc" [ "$rc" -eq 137 ]
-check "killed after the download, before the first .deb was staged" \
-	[ "$(ls "$root2/var/lib/dsvm/journal/apt/debs" | wc -l) $(ls "$root2/var/lib/dsvm/repo/apt" | wc -l)" = "3 0" ]
+check "killed after the download, before the first .deb of b was staged" \
+	[ "$(ls "$root2/var/lib/dsvm/journal/apt/debs" | wc -l) $(ls "$root2/var/lib/dsvm/repo/apt" | grep -c -- '-b_')" = "3 0" ]
 inst "$lock" "$root2" >"$work/out4.json" 2>"$work/err" || no "rerun after kills: $(cat "$work/err")"
 check "rerun resumed at step 2: $(cat "$work/out4.json")" [ "$(jq -c '[.resumed_at, .resumed]' "$work/out4.json")" = "[2,1]" ]
 check "after kills: installed and held: '$(held "$root2")'" [ "$(held "$root2")" = "dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a" ]
-check "after kills: the same offline repository" [ "$(cd "$root2/var/lib/dsvm/repo/apt" && sha256sum -- *)" = "$(cd "$repo" && sha256sum -- *)" ]
+# The same repository but for the signatures: every build signs with a key of its own.
+check "after kills: the same offline repository" [ "$(cd "$root2/var/lib/dsvm/repo/apt" && sha256sum -- *[!g] | grep -v InRelease)" = "$(cd "$repo" && sha256sum -- *[!g] | grep -v InRelease)" ]
+check "after kills: signed by that root's own key" verifies "$root2" /var/lib/dsvm/repo/apt/InRelease
 
-# Offline: the server stopped, no network; kind b from the offline repository alone, kind a
-# named for removal in the same transaction (it is held: apt refuses the switch otherwise).
+# Offline, through the library's switch: the server stopped, no network.
 kill "$testhttpd_pid"
 testhttpd_pid=
-f=/run/dsvm-offline
-mkdir -p "$root$f/lists/partial" "$root$f/cache/archives/partial"
-jq -r .sources "$repo/index.json" >"$root$f/sources.list"
-opts="-o Dir::Etc::sourcelist=$f/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$f/lists -o Dir::Cache=$f/cache"
-want=$(jq -r '.components[] | select(.name == "test-driver-b") | .packages[] | .package + "=" + .version' "$repo/index.json" | tr '\n' ' ')
-# shellcheck disable=SC2086 # option and package lists split on purpose
-unshare -n chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
-	sh -c "apt-get -q $opts --error-on=any update && apt-get -q -y $opts --no-install-recommends \
-		--allow-change-held-packages install $want dsvm-test-driver-a- dsvm-test-kmod-a- libdsvm-test-a-" \
-	>"$work/offline.log" 2>&1 || no "offline install: $(tail -5 "$work/offline.log")"
-for p in dsvm-test-driver-b dsvm-test-kmod-b libdsvm-test-b; do
-	check "offline: $p '$(state "$root" $p)'" [ "$(state "$root" $p)" = "1.0-1 ii" ]
-done
-check "offline: kind a removed" [ -z "$(state "$root" dsvm-test-kmod-a | grep ' ii')" ]
-# The index must be what apt checks: a staged file changed on disk is refused.
-printf 'X' | dd of="$(ls "$repo"/*libdsvm-test-b_1.0-1_all.deb)" bs=1 seek=100 conv=notrunc 2>/dev/null
-in_root "$root" apt-get -q -y --allow-change-held-packages purge dsvm-test-driver-b dsvm-test-kmod-b libdsvm-test-b >/dev/null 2>&1
+sw() { unshare -n "${DSVM_BUILD:-$top/build}/tools/apt-switch" --root "$root" "$@"; }
+kind_a="dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a"
+kind_b="dsvm-test-driver-b dsvm-test-kmod-b libdsvm-test-b"
+# Nothing of a package is left for dpkg (purged: no status, or 'not-installed' and no hold).
+purged() { # ROOT PACKAGE...
+	_r=$1
+	shift
+	for _p; do
+		case $(in_root "$_r" dpkg-query -W -f '${db:Status-Abbrev}' "$_p" 2>/dev/null || true) in
+		'' | [upr]n*) ;;
+		*) return 1 ;;
+		esac
+	done
+}
+at() { # ROOT WANT PACKAGE...: each package's "version status"
+	_r=$1
+	_w=$2
+	shift 2
+	for _p; do [ "$(state "$_r" "$_p")" = "$_w" ] || return 1; done
+}
+syslists() { (cd "$1/var/lib/apt" && find lists -type f -exec sha256sum {} + | sort; find lists -printf '%p %T@\n' | sort) }
+check "packages of b: $(sw packages test-driver-b | tr '\n' ' ')" [ "$(sw packages test-driver-b | tr '\n' ' ')" = "dsvm-test-driver-b 1.0-1 dsvm-test-kmod-b 1.0-1 libdsvm-test-b 1.0-1 " ]
+check "a installed, b not: $(sw installed test-driver-a) $(sw installed test-driver-b)" [ "$(sw installed test-driver-a) $(sw installed test-driver-b)" = "yes no" ]
 rc=0
-# shellcheck disable=SC2086
-unshare -n chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
-	apt-get -q -y $opts --no-install-recommends install $want >"$work/offline.log" 2>&1 || rc=$?
-check "offline: a changed staged .deb is refused (exit $rc)" grep -q "Hash Sum mismatch" "$work/offline.log"
+sw switch --install test-driver-x --remove test-driver-a >/dev/null 2>"$work/err" || rc=$?
+check "unknown component: exit $rc, want 66; $(cat "$work/err")" [ "$rc" -eq 66 ]
+check "unknown component named" grep -q "'test-driver-x'" "$work/err"
+syslists "$root" >"$work/lists.before"
+
+# a -> b.
+t0=$(date +%s%N)
+sw switch --install test-driver-b --remove test-driver-a >"$work/sw.json" 2>"$work/err" || no "switch to b: $(cat "$work/err")"
+switch_ms=$((($(date +%s%N) - t0) / 1000000))
+check "switch to b: changed: $(cat "$work/sw.json")" [ "$(jq .changed "$work/sw.json")" = true ]
+check "b installed at its version and held: $(for p in $kind_b; do state "$root" $p; done | tr '\n' ' ')" at "$root" "1.0-1 hi" $kind_b
+check "a purged: $(for p in $kind_a; do state "$root" $p; done | tr '\n' ' ')" purged "$root" $kind_a
+check "held after the switch: '$(held "$root")'" [ "$(held "$root")" = "$kind_b" ]
+check "installed reports b" [ "$(sw installed test-driver-a) $(sw installed test-driver-b)" = "no yes" ]
+check "the system's apt lists untouched: $(diff "$work/lists.before" "$(syslists "$root" >"$work/lists.after"; echo "$work/lists.after")" | head -3)" cmp -s "$work/lists.before" "$work/lists.after"
+check "private apt state: one sources file, the signed repository's" [ "$(grep -h '^deb' "$root"/var/lib/dsvm/apt/sources.list.d/*)" = "deb [signed-by=/etc/dsvm/keys/offline-repo.gpg] file:/var/lib/dsvm/repo/apt ./" ]
+check "private lists hold the offline index" sh -c 'ls "$1"/var/lib/dsvm/apt/lists | grep -q InRelease' sh "$root"
+check "no .deb copied into the private cache" [ -z "$(find "$root/var/lib/dsvm/apt" -name '*.deb' -print -quit)" ]
+
+# Again: nothing to do, no apt run (the private lists are not even read again).
+stamp=$(ls -la --time-style=+%s.%N "$root/var/lib/dsvm/apt/lists" "$root/var/lib/dpkg/status" | md5sum)
+t0=$(date +%s%N)
+sw switch --install test-driver-b --remove test-driver-a >"$work/sw.json" 2>"$work/err" || no "second switch: $(cat "$work/err")"
+noop_ms=$((($(date +%s%N) - t0) / 1000000))
+check "second switch: unchanged: $(cat "$work/sw.json")" [ "$(jq .changed "$work/sw.json")" = false ]
+check "second switch ran no apt" [ "$stamp" = "$(ls -la --time-style=+%s.%N "$root/var/lib/dsvm/apt/lists" "$root/var/lib/dpkg/status" | md5sum)" ]
+
+# Killed (SIGKILL to the tool, apt-get, dpkg and the postinst) while dpkg configures a's module,
+# then the same call: dpkg --configure -a finishes, the switch converges.
+mkdir -p "$root/var/lib/dsvm-test"
+touch "$root/var/lib/dsvm-test/slow"
+rm -f "$root/var/lib/dsvm-test/in-postinst"
+setsid unshare -n "${DSVM_BUILD:-$top/build}/tools/apt-switch" --root "$root" switch --install test-driver-a --remove test-driver-b >/dev/null 2>&1 &
+sid=$!
+i=0
+while [ ! -e "$root/var/lib/dsvm-test/in-postinst" ] && [ "$i" -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "the postinst was reached" [ -e "$root/var/lib/dsvm-test/in-postinst" ]
+for pid in $(ps -eo pid=,sid= | awk -v s="$sid" '$2 == s { print $1 }'); do
+	kill -KILL "$pid" 2>/dev/null || true
+done
+wait "$sid" 2>/dev/null || true
+rm -f "$root/var/lib/dsvm-test/slow"
+check "killed mid-dpkg: the module half configured: '$(state "$root" dsvm-test-kmod-a)'" sh -c 'case "$1" in "1.0-1 "?[FUHW]) ;; *) exit 1 ;; esac' sh "$(state "$root" dsvm-test-kmod-a)"
+sw switch --install test-driver-a --remove test-driver-b >"$work/sw.json" 2>"$work/err" || no "rerun after the kill: $(cat "$work/err")"
+check "after the kill: a installed and held" at "$root" "1.0-1 hi" $kind_a
+check "after the kill: b purged" purged "$root" $kind_b
+check "after the kill: held '$(held "$root")'" [ "$(held "$root")" = "$kind_a" ]
+
+# A time limit while dpkg configures b's module: stopped, -ETIME (exit 1) saying so; the rerun
+# converges.
+touch "$root/var/lib/dsvm-test/slow"
+rc=0
+t0=$(date +%s)
+sw --timeout 5 switch --install test-driver-b --remove test-driver-a >/dev/null 2>"$work/err" || rc=$?
+took=$(($(date +%s) - t0))
+rm -f "$root/var/lib/dsvm-test/slow"
+check "time limit: exit $rc after ${took} s, want 1 within 10 s" sh -c '[ "$1" -eq 1 ] && [ "$2" -le 10 ]' sh "$rc" "$took"
+check "time limit: the error says so: $(head -c 300 "$work/err")" grep -q "did not finish within 5 s" "$work/err"
+sw switch --install test-driver-b --remove test-driver-a >/dev/null 2>"$work/err" || no "rerun after the time limit: $(cat "$work/err")"
+check "after the time limit: b installed and held" at "$root" "1.0-1 hi" $kind_b
+check "after the time limit: a purged" purged "$root" $kind_a
+
+# Refused: a Packages changed after signing, a .deb changed on disk, the wrong key. Nothing
+# changes; each is put back.
+cp "$repo/Packages" "$work/Packages.good"
+sed -i 's/^Description: dsvm test package dsvm-test-kmod-a$/Description: changed/' "$repo/Packages"
+rc=0
+sw switch --install test-driver-a --remove test-driver-b >/dev/null 2>"$work/err" || rc=$?
+check "tampered Packages: exit $rc, want 65; $(tail -c 300 "$work/err")" [ "$rc" -eq 65 ]
+check "tampered Packages: apt's words" grep -Eq "Hash Sum mismatch|File has unexpected size" "$work/err"
+check "tampered Packages: b still held" at "$root" "1.0-1 hi" $kind_b
+cp "$work/Packages.good" "$repo/Packages"
+deb=$(ls "$repo"/*libdsvm-test-a_1.0-1_all.deb)
+cp "$deb" "$work/deb.good"
+printf 'X' | dd of="$deb" bs=1 seek=100 conv=notrunc 2>/dev/null
+rc=0
+sw switch --install test-driver-a --remove test-driver-b >/dev/null 2>"$work/err" || rc=$?
+check "changed .deb: exit $rc, want 65" [ "$rc" -eq 65 ]
+check "changed .deb: apt's words" grep -q "Hash Sum mismatch" "$work/err"
+check "changed .deb: b still held" at "$root" "1.0-1 hi" $kind_b
+cp "$work/deb.good" "$deb"
+cp "$imgkey" "$work/imgkey.good"
+cp "$work/keys2/test-archive-key.gpg" "$imgkey"
+rc=0
+sw switch --install test-driver-a --remove test-driver-b >/dev/null 2>"$work/err" || rc=$?
+check "wrong key: exit $rc, want 65" [ "$rc" -eq 65 ]
+check "wrong key: apt's words: $(tail -c 300 "$work/err")" grep -Eq "NO_PUBKEY|not signed|GPG error" "$work/err"
+check "wrong key: b still held" at "$root" "1.0-1 hi" $kind_b
+cp "$work/imgkey.good" "$imgkey"
+sw switch --install test-driver-a --remove test-driver-b >/dev/null 2>"$work/err" || no "switch back to a: $(cat "$work/err")"
+check "back to a: installed and held" at "$root" "1.0-1 hi" $kind_a
+check "back to a: b purged" purged "$root" $kind_b
 
 # A root without apt: the apt step fails and says so.
 rc=0
@@ -326,4 +449,4 @@ check "no apt-get in the root: exit $rc, want 1" [ "$rc" -eq 1 ]
 check "no apt-get in the root: message: $(cat "$work/err")" grep -q "no apt-get in the root" "$work/err"
 
 [ "$fail" -eq 0 ] || { echo "$fail of $checks checks failed"; exit 1; }
-echo "apt: $checks/$checks checks hold ($(($(date +%s) - start)) s; pinned set installed and held, other kind staged and installed offline, refusals, kills, reruns)"
+echo "apt: $checks/$checks checks hold ($(($(date +%s) - start)) s; pinned set installed and held, both kinds staged and signed, switched offline both ways (a->b ${switch_ms} ms, nothing to do ${noop_ms} ms), refusals, kills, time limits, reruns)"
