@@ -70,7 +70,8 @@ int write_all(int fd, const void *data, size_t size);
 
 /*
  * Replace path atomically with data: write a temporary file beside it, fsync, rename, fsync the
- * directory. On failure the old file is untouched and no temporary is left behind.
+ * directory. On failure the old file is untouched and no temporary is left behind; the
+ * temporaries of path a killed write left (<path>.tmp.XXXXXX) are removed by the next one.
  */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
 

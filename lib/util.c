@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <pthread.h>
@@ -104,20 +105,102 @@ static int fsync_parent(const char *path)
 	return 0;
 }
 
+#define TEMP_INFIX ".tmp."
+#define TEMP_RANDOM "XXXXXX"
+
+/* <base>.tmp.XXXXXX, the X being what mkostemp() put there (letters and digits). */
+static bool is_temp_of(const char *name, const char *base)
+{
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678"
+				    "9";
+	size_t n = strlen(base), k = strlen(TEMP_INFIX), x = strlen(TEMP_RANDOM);
+
+	return strncmp(name, base, n) == 0 && strncmp(name + n, TEMP_INFIX, k) == 0 &&
+	       strlen(name + n + k) == x && strspn(name + n + k, alnum) == x;
+}
+
+/* Whether fd is the file name names in dfd (not replaced or removed since it was opened). */
+static bool is_same_file(int fd, int dfd, const char *name)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Remove the temporaries of path that a killed write left. A write holds its temporary's
+ * flock() from just after creating it until the rename, so one whose lock is free is stale;
+ * the lock is held while it is removed, so a writer that had not locked it yet sees it gone.
+ */
+static void remove_stale_temps(const char *path)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	_cleanup_(closedirp) DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		int fd;
+
+		if (!is_temp_of(de->d_name, base))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && is_same_file(fd, dirfd(d), de->d_name))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+		close(fd);
+	}
+}
+
+/*
+ * Create path's temporary, <path>.tmp.XXXXXX (unique: mkostemp, O_EXCL, mode 0600), and lock
+ * it for the life of fd. Retried when a concurrent remove_stale_temps() took it before the lock.
+ */
+static int open_temp(const char *path, char **ret_tmp)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		_cleanup_free_ char *tmp = strdup_printf("%s" TEMP_INFIX TEMP_RANDOM, path);
+		int fd, r;
+
+		if (!tmp)
+			return -ENOMEM;
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX) < 0) {
+			r = -errno;
+			close(fd);
+			unlink(tmp);
+			return r;
+		}
+		if (is_same_file(fd, AT_FDCWD, tmp)) {
+			*ret_tmp = TAKE_PTR(tmp);
+			return fd;
+		}
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode)
 {
-	_cleanup_free_ char *tmp = strdup_printf("%s.tmp.XXXXXX", path);
+	_cleanup_free_ char *tmp = NULL;
 	int fd, r;
 
-	if (!tmp)
-		return -ENOMEM;
 	/*
 	 * A unique name: a temporary left by a killed run (PIDs repeat after a reboot) must not
-	 * block every later write. mkostemp creates it 0600 with O_EXCL; the mode is set below.
+	 * block every later write, nor may two writers share one. What a killed write left is
+	 * removed by the next write of the same target (remove_stale_temps).
 	 */
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = open_temp(path, &tmp);
 	if (fd < 0)
-		return -errno;
+		return fd;
+	if (!tmp) { /* never: open_temp sets it with every fd it returns */
+		close(fd);
+		return -ENOMEM;
+	}
 	if (fchmod(fd, mode) < 0) {
 		r = -errno;
 		close(fd);
@@ -127,14 +210,19 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
 	r = write_all(fd, data, size);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
+		close(fd);
 		unlink(tmp);
 		return r;
 	}
+	/*
+	 * Closed after the rename, so the lock covers the temporary until it has its final name;
+	 * fsync() has reported what the data's write-back could fail with.
+	 */
+	close(fd);
+	remove_stale_temps(path);
 	return fsync_parent(path);
 }
 

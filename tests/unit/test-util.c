@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -37,21 +38,24 @@ static size_t count_entries(void)
 	return n;
 }
 
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("partial", f);
+	fclose(f);
+}
+
 static void test_write_file_atomic(void **state)
 {
-	char path[256], stale[300], *buf = NULL;
+	char path[256], *buf = NULL;
 	size_t size = 0;
 	struct stat st;
-	FILE *f;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	assert_int_equal(write_file_atomic(path, "one", 3, 0644), 0);
-	/* A temporary left by a killed run under our own PID must not block the next write. */
-	snprintf(stale, sizeof(stale), "%s.tmp.%ld", path, (long)getpid());
-	f = fopen(stale, "w");
-	assert_non_null(f);
-	fclose(f);
 	assert_int_equal(write_file_atomic(path, "second", 6, 0640), 0);
 	assert_int_equal(read_file_capped(path, 100, &buf, &size), 0);
 	assert_int_equal(size, 6);
@@ -59,12 +63,102 @@ static void test_write_file_atomic(void **state)
 	free(buf);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0640);
-	/* Only the file and the stale temporary: no new temporary left behind. */
-	assert_int_equal(count_entries(), 2);
+	/* Only the file: no temporary left behind. */
+	assert_int_equal(count_entries(), 1);
 	/* Failure leaves nothing: the directory does not exist. */
 	snprintf(path, sizeof(path), "%s/missing/state.json", dir);
 	assert_int_equal(write_file_atomic(path, "x", 1, 0644), -ENOENT);
-	assert_int_equal(count_entries(), 2);
+	assert_int_equal(count_entries(), 1);
+}
+
+/*
+ * A write killed between creating its temporary and renaming it leaves <target>.tmp.XXXXXX: the
+ * next write of that target removes it (and any other of that target nobody is writing), and
+ * leaves alone the temporaries of other targets and names that only look alike.
+ */
+static void test_write_file_atomic_stale(void **state)
+{
+	static const char *const kept[] = { "state.json.tmp.toolong7", "state.json.tmp.Ab1",
+					    "other.json.tmp.Ab12Cd", "state.json.tmpAb12Cd",
+					    "state.json.tmp.Ab-2Cd" };
+	char path[256], p[320], live[320], *buf = NULL;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	assert_int_equal(write_file_atomic(path, "one", 3, 0644), 0);
+	snprintf(p, sizeof(p), "%s.tmp.Ab12Cd", path);
+	touch(p);
+	snprintf(p, sizeof(p), "%s.tmp.Zz9Yy8", path);
+	touch(p);
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, kept[i]);
+		touch(p);
+	}
+	/* Another process in the middle of its write: it holds its temporary's lock. */
+	snprintf(live, sizeof(live), "%s.tmp.Live01", path);
+	touch(live);
+	fd = open(live, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+
+	assert_int_equal(write_file_atomic(path, "second", 6, 0644), 0);
+	assert_int_equal(read_file_capped(path, 100, &buf, NULL), 0);
+	assert_string_equal(buf, "second");
+	free(buf);
+	/* The target, the live writer's temporary and the look-alikes; the stale two are gone. */
+	assert_int_equal(count_entries(), 2 + ARRAY_SIZE(kept));
+	assert_int_equal(access(live, F_OK), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, kept[i]);
+		assert_int_equal(access(p, F_OK), 0);
+	}
+	/* That writer died: the next write removes its temporary too. */
+	close(fd);
+	assert_int_equal(write_file_atomic(path, "third", 5, 0644), 0);
+	assert_int_equal(access(live, F_OK), -1);
+	assert_int_equal(count_entries(), 1 + ARRAY_SIZE(kept));
+}
+
+/* Writers of one target at once: each write whole, none removes another's temporary. */
+static void test_write_file_atomic_concurrent(void **state)
+{
+	enum {
+		WRITERS = 6,
+		WRITES = 150
+	};
+	char path[256], *buf = NULL;
+	pid_t pids[WRITERS];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0) {
+			char text[64];
+			int failed = 0;
+
+			for (int i = 0; i < WRITES; i++) {
+				snprintf(text, sizeof(text), "writer %d write %d %.*s", w, i,
+					 i % 20, "xxxxxxxxxxxxxxxxxxxx");
+				failed |= write_file_atomic(path, text, strlen(text), 0644) != 0;
+			}
+			_exit(failed);
+		}
+	}
+	for (int w = 0; w < WRITERS; w++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(read_file_capped(path, 100, &buf, NULL), 0);
+	assert_int_equal(strncmp(buf, "writer ", 7), 0);
+	assert_non_null(strstr(buf, " write 149 "));
+	free(buf);
+	assert_int_equal(count_entries(), 1);
 }
 
 static void test_read_file_capped(void **state)
@@ -134,6 +228,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_file_atomic_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_file_atomic_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_file_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree, setup, teardown),
 		cmocka_unit_test(test_version_compare),
