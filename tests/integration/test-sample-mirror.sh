@@ -1,14 +1,16 @@
 #!/bin/sh
 # The sample mirror (tests/tools/make-sample-mirror.py behind tests/tools/sample-mirror.sh): the
 # sample edition validates; resolve picks the expected driver, toolkit and PyTorch build for a CPU
-# VM, an A100 VM (nvidia-open, every other kind staged), a V100 VM (nvidia-proprietary) and
-# amd-rocm; fetch verifies every artifact from the loopback server, also through the
-# content-addressed --mirror tree, and refuses a payload changed on the server; the generator is
-# deterministic (a rerun changes no byte, a fresh build gives the same artifacts, a new base URL
-# changes only the manifests); every .deb is a valid package whose files all say they are
-# samples, the apt repository is signed by the sample key and apt resolves its stacks (and refuses
-# two kinds at once); every wheel is a valid zip whose RECORD matches and pip installs it offline;
-# every redist archive has NVIDIA's layout and matches its redistrib JSON.
+# VM, an A100 VM (nvidia-open, every other kind staged), a V100 VM (nvidia-proprietary), an ND
+# A100 v4 VM (fabric manager and peermem too), amd-rocm, nvidia-legacy-470 and nvidia-grid; fetch
+# verifies every artifact from the loopback server, also through the content-addressed --mirror
+# tree, and refuses a payload changed on the server; the generator is deterministic (a rerun
+# changes no byte, a fresh build gives the same artifacts, a new base URL changes only the
+# manifests); every .deb is a valid package whose files all say they are samples, the apt
+# repository is signed by the sample key and apt resolves its stacks (and refuses two kinds at
+# once); the GRID runfile installs, reinstalls, refuses a packaged driver and uninstalls leaving
+# its alternate-install-present behind; every wheel is a valid zip whose RECORD matches and pip
+# installs it offline; every redist archive has NVIDIA's layout and matches its redistrib JSON.
 # shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -70,10 +72,37 @@ target a100 "nvidia-open dsvm-sample-nvidia-open-580 sample-torch-cuda $cuda" \
 target v100 "nvidia-proprietary dsvm-sample-nvidia-proprietary-580 sample-torch-cuda $cuda" \
 	--vm-size Standard_NC6s_v3
 target rocm "amd-rocm dsvm-sample-amd-rocm-6.4 sample-torch-rocm -" --driver-kind amd-rocm
+# R470 stops at CUDA 11.4: no toolkit, and the CPU build of PyTorch.
+target legacy470 "nvidia-legacy-470 dsvm-sample-nvidia-legacy-470-470 sample-torch-cpu -" \
+	--driver-kind nvidia-legacy-470
+target grid "nvidia-grid sample-nvidia-grid-driver sample-torch-cuda $cuda" --driver-kind nvidia-grid
+target nda100 "nvidia-open dsvm-sample-nvidia-open-580 sample-torch-cuda $cuda" \
+	--vm-size Standard_ND96asr_v4
 a100=$tmp/lock-a100.json
 q() { jq -r --arg b "$base" "$1" "$a100"; }
-check "A100 stages the other kinds' stacks" [ "$(q '[.components[] | select(.action == "stage") | .name]
-	| sort | join(" ")')" = "dsvm-sample-amd-rocm-6.4 dsvm-sample-nvidia-proprietary-580 sample-torch-rocm" ]
+check "A100 stages the other kinds' stacks and the fabric's extras" [ "$(q '[.components[]
+	| select(.action == "stage") | .name] | sort | join(" ")')" = "dsvm-sample-amd-rocm-6.4 \
+dsvm-sample-nvidia-fabricmanager-580 dsvm-sample-nvidia-legacy-470-470 \
+dsvm-sample-nvidia-proprietary-580 sample-nvidia-fabricmanager-service sample-nvidia-grid-driver \
+sample-nvidia-peermem sample-torch-cpu sample-torch-rocm" ]
+check "A100 enables persistenced, for every NVIDIA kind" [ "$(q '.components[]
+	| select(.name == "sample-nvidia-persistenced-service")
+	| "\(.action) \(.source.unit) \(.driver_kinds | sort | join(","))"')" = \
+	"install nvidia-persistenced.service nvidia-grid,nvidia-legacy-470,nvidia-open,nvidia-proprietary" ]
+check "the GRID runfile is staged by sha256, run with --silent" [ "$(q '.components[]
+	| select(.name == "sample-nvidia-grid-driver") | "\(.kind) \(.args | join(" "))
+	\(.artifacts[0].url | endswith("/extras/dsvm-sample-nvidia-grid-595.58.03.run"))
+	\(.artifacts[0].sha256 | test("^[0-9a-f]{64}$"))"')" = "runfile --silent
+	true
+	true" ]
+# An NVSwitch + InfiniBand size installs fabric manager (after the driver), its unit and peermem.
+check "ND A100 v4: fabric manager, its service and peermem, in order" [ "$(jq -r '[.components[]
+	| select(.action == "install") | .name
+	| select(test("^dsvm-sample-nvidia-(open|fabric)|fabricmanager-service|peermem"))] | join(" ")' \
+	"$tmp/lock-nda100.json")" = "dsvm-sample-nvidia-open-580 dsvm-sample-nvidia-fabricmanager-580 \
+sample-nvidia-fabricmanager-service sample-nvidia-peermem" ]
+check "no fabric manager or peermem on GRID" [ "$(jq '[.components[]
+	| select(.name | test("fabric|peermem"))] | length' "$tmp/lock-grid.json")" = 0 ]
 check "A100 driver 580.95.05, whose CUDA ceiling admits the 12.8 toolkit" [ "$(q '.driver
 	| .version + " " + (.cuda_max | split(".") | (.[0] | tonumber) * 100 + (.[1] | tonumber) >= 1208
 	| tostring)')" = "580.95.05 true" ]
@@ -189,16 +218,32 @@ for deb in "$m"/www/apt/*.deb; do
 		check "$b: $(basename "$s") parses" sh -n "$s"
 	done
 done
-check "nine packages (three per kind)" [ "$n_deb" -eq 9 ]
+check "thirteen packages (three per apt kind, and fabric manager)" [ "$n_deb" -eq 13 ]
 debf() { dpkg-deb -f "$m/www/apt/$1" "$2"; }
 v=580.95.05-0dsvm1
 check "meta depends on exact versions" \
 	[ "$(debf "dsvm-sample-nvidia-open-580_${v}_amd64.deb" Depends)" = \
 	"dsvm-sample-nvidia-open-kernel-580 (= $v), dsvm-sample-nvidia-open-libs-580 (= $v)" ]
 check "kinds conflict" [ "$(debf "dsvm-sample-nvidia-open-kernel-580_${v}_amd64.deb" Conflicts)" = \
-	"dsvm-sample-nvidia-proprietary-kernel-580, dsvm-sample-amd-rocm-kernel-6.4" ]
+	"dsvm-sample-nvidia-proprietary-kernel-580, dsvm-sample-amd-rocm-kernel-6.4, dsvm-sample-nvidia-legacy-470-kernel-470" ]
 check "kinds replace" [ "$(debf "dsvm-sample-nvidia-proprietary-libs-580_${v}_amd64.deb" Replaces)" = \
-	"dsvm-sample-nvidia-open-libs-580, dsvm-sample-amd-rocm-libs-6.4" ]
+	"dsvm-sample-nvidia-open-libs-580, dsvm-sample-amd-rocm-libs-6.4, dsvm-sample-nvidia-legacy-470-libs-470" ]
+check "fabric manager at the driver's exact version, over either R580 module" \
+	[ "$(debf "dsvm-sample-nvidia-fabricmanager-580_${v}_amd64.deb" Depends)" = \
+	"dsvm-sample-nvidia-open-kernel-580 (= $v) | dsvm-sample-nvidia-proprietary-kernel-580 (= $v)" ]
+check "fabric manager ships its unit" sh -c "dpkg-deb -c '$m/www/apt/dsvm-sample-nvidia-fabricmanager-580_${v}_amd64.deb' |
+	grep -q ' ./lib/systemd/system/nvidia-fabricmanager.service\$'"
+# The NVIDIA libraries packages carry what distribution driver packages do, and versioned names.
+for lv in nvidia-open-libs-580_$v nvidia-proprietary-libs-580_$v \
+	nvidia-legacy-470-libs-470_470.256.02-0dsvm1; do
+	dpkg-deb -c "$m/www/apt/dsvm-sample-${lv}_amd64.deb" | awk '{print $6}' >"$tmp/contents"
+	ver=${lv#*_}
+	ver=${ver%-0dsvm1}
+	for f in ./usr/lib/nvidia/alternate-install-present ./lib/systemd/system/nvidia-persistenced.service \
+		"./usr/lib/x86_64-linux-gnu/libnvidia-ml.so.$ver.sample" "./usr/lib/x86_64-linux-gnu/libcuda.so.$ver.sample"; do
+		check "${lv%_*} ships $f" grep -qx "$f" "$tmp/contents"
+	done
+done
 key=$m/sample/manifests/keys/sample-archive-key.gpg
 check "InRelease signed by the sample key" gpgv --keyring "$key" "$m/www/apt/InRelease" 2>/dev/null
 check "Release.gpg signed by the sample key" \
@@ -217,7 +262,7 @@ aptget() {
 		-o APT::Sandbox::User=root "$@"
 }
 if aptget update >"$tmp/apt.out" 2>&1 && ! grep -qE '^(E|W):' "$tmp/apt.out"; then
-	for k in nvidia-open-580 nvidia-proprietary-580 amd-rocm-6.4; do
+	for k in nvidia-open-580 nvidia-proprietary-580 amd-rocm-6.4 nvidia-legacy-470-470; do
 		aptget -s install "dsvm-sample-$k" >"$tmp/apt.out" 2>&1 ||
 			no "apt cannot install dsvm-sample-$k: $(tail -n 3 "$tmp/apt.out")"
 		check "apt installs the $k stack (3 packages)" [ "$(grep -c '^Inst ' "$tmp/apt.out")" -eq 3 ]
@@ -225,11 +270,77 @@ if aptget update >"$tmp/apt.out" 2>&1 && ! grep -qE '^(E|W):' "$tmp/apt.out"; th
 	checks=$((checks + 1))
 	! aptget -s install dsvm-sample-nvidia-open-580 dsvm-sample-nvidia-proprietary-580 \
 		>/dev/null 2>&1 || no "apt installs two driver kinds at once"
+	aptget -s install dsvm-sample-nvidia-proprietary-580 dsvm-sample-nvidia-fabricmanager-580 \
+		>"$tmp/apt.out" 2>&1 || no "apt cannot add fabric manager to the proprietary stack"
+	check "fabric manager goes with the proprietary module (4 packages, no open one)" \
+		[ "$(grep '^Inst ' "$tmp/apt.out" | grep -vc nvidia-open)" -eq 4 ]
 else
 	no "apt-get update against the sample repository: $(tail -n 5 "$tmp/apt.out")"
 fi
 
-# 6. Wheels: valid zips, RECORD matches, pip installs them offline and they import.
+# 6. The GRID runfile, under DSVM_SAMPLE_ROOT (no root needed): it refuses anything but --silent
+# and a packaged driver's alternate-install-present, installs the GRID files and its uninstaller,
+# runs again to the same bytes, and nvidia-uninstall removes all of it but
+# alternate-install-present (a leftover a kind switch must clear), and only its own marker.
+run=$m/www/extras/dsvm-sample-nvidia-grid-595.58.03.run
+g=$tmp/grid
+grid() { DSVM_SAMPLE_ROOT=$g sh "$@" >"$tmp/grid.out" 2>&1; }
+gridfiles() { (cd "$g" && find . -type f | sort); }
+alt=$g/usr/lib/nvidia/alternate-install-present
+check "GRID runfile parses" sh -n "$run"
+rc=0
+grid "$run" || rc=$?
+check "GRID runfile without --silent: 64 (got $rc)" [ "$rc" -eq 64 ]
+mkdir -p "${alt%/*}"
+echo 'dsvm sample: nvidia-open 580.95.05 is installed by the package manager' >"$alt"
+rc=0
+grid "$run" --silent || rc=$?
+check "GRID runfile over a packaged driver: 1 (got $rc)" [ "$rc" -eq 1 ]
+check "... with nvidia-installer's words" \
+	grep -qx 'ERROR: An alternate method of installing the NVIDIA driver was detected' "$tmp/grid.out"
+check "... and installs nothing" [ "$(gridfiles)" = ./usr/lib/nvidia/alternate-install-present ]
+rm "$alt"
+grid "$run" --silent || no "GRID runfile: $(cat "$tmp/grid.out")"
+cat >"$tmp/grid.want" <<'EOF'
+./etc/nvidia/gridd.conf
+./etc/nvidia/gridd.conf.template
+./etc/systemd/system/nvidia-gridd.service
+./etc/systemd/system/nvidia-persistenced.service
+./lib/modules/dsvm-sample/nvidia-grid/nvidia.ko.sample
+./usr/bin/nvidia-uninstall
+./usr/lib/nvidia/alternate-install-present
+./usr/lib/x86_64-linux-gnu/libcuda.so.595.58.03.sample
+./usr/lib/x86_64-linux-gnu/libnvidia-ml.so.595.58.03.sample
+./var/lib/dsvm-sample/kernel-module
+EOF
+check "GRID runfile installs: $(gridfiles | diff "$tmp/grid.want" - | grep '^[<>]' | head -3)" \
+	[ "$(gridfiles)" = "$(cat "$tmp/grid.want")" ]
+check "gridd.conf from the template" [ "$(grep -v '^#' "$g/etc/nvidia/gridd.conf" | tr '\n' ' ')" = \
+	"IgnoreSP=FALSE EnableUI=FALSE " ]
+check "the kernel-module marker the apt kinds write" \
+	[ "$(cat "$g/var/lib/dsvm-sample/kernel-module")" = "nvidia-grid 595.58.03" ]
+check "units are the sample oneshot" sh -c 'for u in "$@"; do grep -qx Type=oneshot "$u" &&
+	grep -qx "WantedBy=multi-user.target" "$u" || exit 1; done' - "$g"/etc/systemd/system/*.service
+check "uninstaller is executable" [ -x "$g/usr/bin/nvidia-uninstall" ]
+while read -r f; do
+	check "GRID: $f says it is a sample" grep -q 'dsvm sample\|^nvidia-grid 595.58.03$' "$g/$f"
+	check "GRID: $f is not ELF" [ "$(head -c 4 "$g/$f")" != "$elf" ]
+done <"$tmp/grid.want"
+snapshot "$g" . >"$tmp/grid1"
+grid "$run" --silent || no "GRID runfile, second run: $(cat "$tmp/grid.out")"
+snapshot "$g" . >"$tmp/grid2"
+check "GRID runfile again: same bytes" cmp -s "$tmp/grid1" "$tmp/grid2"
+echo 'nvidia-open 580.95.05-0dsvm1' >"$g/var/lib/dsvm-sample/kernel-module"
+grid "$g/usr/bin/nvidia-uninstall" --silent || no "nvidia-uninstall: $(cat "$tmp/grid.out")"
+check "nvidia-uninstall leaves alternate-install-present and another kind's marker" \
+	[ "$(gridfiles | tr '\n' ' ')" = \
+	"./usr/lib/nvidia/alternate-install-present ./var/lib/dsvm-sample/kernel-module " ]
+rm "$g/var/lib/dsvm-sample/kernel-module"
+grid "$run" --silent || no "GRID runfile over its own leftover: $(cat "$tmp/grid.out")"
+grid "$g/usr/bin/nvidia-uninstall" -s || no "nvidia-uninstall -s: $(cat "$tmp/grid.out")"
+check "nvidia-uninstall removes its own marker" [ "$(gridfiles)" = ./usr/lib/nvidia/alternate-install-present ]
+
+# 7. Wheels: valid zips, RECORD matches, pip installs them offline and they import.
 n_whl=0
 for w in "$m"/www/wheels/*.whl; do
 	n_whl=$((n_whl + 1))
@@ -267,7 +378,7 @@ else
 	no "python3 -m venv failed (python3-venv missing?)"
 fi
 
-# 7. Redist archives: NVIDIA's layout, and the JSON's hash, size and md5 of each.
+# 8. Redist archives: NVIDIA's layout, and the JSON's hash, size and md5 of each.
 n_redist=0
 for json in "$m/sample/manifests/nvidia/redistrib_12.8.1.json:$m/www/redist" \
 	"$m/sample/manifests/nvidia/cudnn/redistrib_9.8.0.json:$m/www/cudnn/redist"; do
@@ -300,7 +411,7 @@ for json in "$m/sample/manifests/nvidia/redistrib_12.8.1.json:$m/www/redist" \
 done
 check "six redist archives (4 CUDA, 2 cuDNN)" [ "$n_redist" -eq 6 ]
 
-# 8. A failing generator stops the server it started and passes its exit code on (66: no such
+# 9. A failing generator stops the server it started and passes its exit code on (66: no such
 # apt-repo script); stop is idempotent and leaves no server.
 rc=0
 sh "$top/tests/tools/sample-mirror.sh" start "$tmp/bad" --apt-repo-script "$tmp/missing.sh" \

@@ -12,10 +12,12 @@ http://127.0.0.1:PORT/files; tests/tools/sample-mirror.sh starts both). Writes:
                                    tree (<pkg>/linux-x86_64/<pkg>-linux-x86_64-<ver>-archive.tar.xz)
                                    and its redistrib_12.8.1.json
     cudnn/redist/                  cuDNN 9.8.0 (cuda11 and cuda12 builds), redistrib_9.8.0.json
-    apt/                           flat signed apt repository: per driver kind a kernel-module
-                                   package, a user-space library package and a meta package
+    apt/                           flat signed apt repository: per apt driver kind a
+                                   kernel-module package, a user-space library package and a
+                                   meta package; a fabric-manager package for the R580 kinds
     wheels/                        pure-Python wheels (py3-none-any)
-    extras/                        a systemd unit, a README, an installer script (runfile kind)
+    extras/                        a systemd unit, a README, an installer script (runfile kind),
+                                   a GRID-like driver runfile (the nvidia-grid kind)
     sha256/<hex>                   every URL artifact again by content (a `fetch --mirror` tree)
   DIR/keys/                        the archive signing key (the apt-repo script's KEY_DIR)
   DIR/sample/                      a repository holding the sample edition:
@@ -81,7 +83,21 @@ DRIVERS = [
      ["libnvidia-ml.so", "libcuda.so"], "the NVIDIA R580 driver with proprietary kernel modules"),
     ("amd-rocm", "6.4", "6.4.4", "6.4.4-0dsvm1", ["amdgpu"],
      ["libamdhip64.so", "librocm_smi64.so"], "AMD's amdgpu driver and ROCm 6.4.4 runtime"),
+    # R470 is the last branch for Kepler (K80); 470.256.02 is the version Ubuntu's archive
+    # publishes (nvidia-graphics-drivers-470-server 470.256.02-0ubuntu0.22.04.1, pinned in
+    # manifests/components/nvidia-driver.yaml).
+    ("nvidia-legacy-470", "470", "470.256.02", "470.256.02-0dsvm1", ["nvidia", "nvidia-uvm"],
+     ["libnvidia-ml.so", "libcuda.so"], "the NVIDIA R470 server driver (Kepler)"),
 ]
+
+# The GRID kind is Microsoft's runfile on Azure, not a package. 595.58.03 is the GRID driver
+# Azure/azhpc-images installs (its versions.json, "nvidia_grid", which
+# manifests/components/nvidia-driver.yaml pins): the sample runfile stands in for it.
+GRID_BRANCH = "595"
+GRID_VERSION = "595.58.03"
+GRID_RUNFILE = "dsvm-sample-nvidia-grid-%s.run" % GRID_VERSION
+# Fabric manager for the R580 datacenter kinds, at the driver's exact version.
+FM_PACKAGE = "dsvm-sample-nvidia-fabricmanager-580"
 
 # Wheels: (distribution, version, module, what it stands in for).
 WHEELS = [
@@ -422,6 +438,12 @@ def make_debs(work, outdir):
                   "not a library.\n" % (lib, version, what, kind) for lib in libs}
         lfiles["/usr/share/dsvm-sample/driver/%s" % kind] = (
             "dsvm sample driver stand-in: %s branch %s version %s\n" % (kind, branch, version))
+        if kind.startswith("nvidia"):
+            # As distribution driver packages do: NVIDIA's runfile refuses to install over it.
+            lfiles["/usr/lib/nvidia/alternate-install-present"] = (
+                "dsvm sample: %s %s is installed by the package manager\n" % (kind, version))
+            lfiles["/lib/systemd/system/nvidia-persistenced.service"] = fill(
+                SAMPLE_UNIT, what="nvidia-persistenced.service of %s" % what)
         debs.append(build_deb(work, outdir,
                               fields("libs", "libs", "%s user-space libraries" % kind, {}),
                               lfiles))
@@ -429,7 +451,25 @@ def make_debs(work, outdir):
         debs.append(build_deb(work, outdir,
                               fields("meta", "metapackages", "%s driver stack" % kind,
                                      {"Depends": depends}), {}))
+    debs.append(fabric_manager_deb(work, outdir))
     return debs
+
+
+def fabric_manager_deb(work, outdir):
+    """Fabric manager for the R580 kinds: the exact driver version, either kernel module."""
+    version, debver = next((v, d) for k, _, v, d, *_ in DRIVERS if k == "nvidia-open")
+    what = "NVIDIA Fabric Manager %s (NVSwitch systems)" % version
+    kernels = " | ".join("%s (= %s)" % (deb_names(k, "580")["kernel"], debver)
+                         for k in ("nvidia-open", "nvidia-proprietary"))
+    fields = {"Package": FM_PACKAGE, "Version": debver, "Architecture": "amd64",
+              "Maintainer": "dsvm sample mirror <dsvm-sample@example.invalid>",
+              "Priority": "optional", "Section": "utils", "Depends": kernels,
+              "Description": "dsvm sample: fabric manager (stand-in, not a driver)\n %s"
+                             % sample_note(what),
+              "X-Dsvm-Stands-In-For": what}
+    files = {"/lib/systemd/system/nvidia-fabricmanager.service":
+             fill(SAMPLE_UNIT, what="nvidia-fabricmanager.service of %s" % what)}
+    return build_deb(work, outdir, fields, files)
 
 
 def check_apt_repo(repo, debs):
@@ -580,6 +620,132 @@ SETUP_SCRIPT = """
     echo 'dsvm sample edition @edition@ set up' >/etc/dsvm-sample/setup.done
 """
 
+# The services a driver stack brings (persistenced, fabric manager, gridd): oneshot units that
+# run nothing and stay active, so enabling, starting and checking them works under a real systemd
+# without a GPU (the real daemons fail or loop there).
+SAMPLE_UNIT = """
+    # dsvm sample payload: stands in for @what@; it runs nothing.
+    [Unit]
+    Description=dsvm sample stand-in for @what@
+
+    [Service]
+    Type=oneshot
+    RemainAfterExit=yes
+    ExecStart=/bin/true
+
+    [Install]
+    WantedBy=multi-user.target
+"""
+
+# The nvidia-grid kind's stand-in for Microsoft's GRID runfile. Like NVIDIA's .run it installs
+# outside the package manager and leaves an uninstaller, /usr/bin/nvidia-uninstall. Like
+# nvidia-installer under --silent (misc.c check_for_alternate_install), it stops where a packaged
+# driver left alternate-install-present. It writes that file itself and its uninstaller leaves it
+# behind, the kind of leftover a kind switch must find and clear (RECONCILE.md section 3).
+GRID_RUNFILE_TEXT = """
+    #!/bin/sh
+    @note@
+    #
+    # Usage: sh THIS --silent. Running it again over its own install gives the same result.
+    # DSVM_SAMPLE_ROOT, when set, is a directory to install under instead of / (tests that are not
+    # root use it; dsvm runs the file chrooted into the image, without it).
+    set -eu
+    r=${DSVM_SAMPLE_ROOT:-}
+    silent=
+    for arg in "$@"; do
+    	case $arg in
+    	-s | --silent) silent=1 ;;
+    	*) echo "dsvm-sample-grid: unknown option '$arg'" >&2; exit 64 ;;
+    	esac
+    done
+    if [ -z "$silent" ]; then
+    	echo "dsvm-sample-grid: only --silent installs are supported" >&2
+    	exit 64
+    fi
+    # Ours names nvidia-grid; a packaged driver's (or anything else) means another install.
+    alt=$r/usr/lib/nvidia/alternate-install-present
+    if [ -e "$alt" ] && ! grep -q '^dsvm sample: nvidia-grid ' "$alt"; then
+    	echo "ERROR: An alternate method of installing the NVIDIA driver was detected" >&2
+    	exit 1
+    fi
+    # put PATH [MODE]: stdin into PATH by way of a temporary name, so a killed run leaves no
+    # half-written file.
+    put() {
+    	mkdir -p "$(dirname "$1")"
+    	cat >"$1.dsvm-tmp"
+    	chmod "${2:-0644}" "$1.dsvm-tmp"
+    	mv -f "$1.dsvm-tmp" "$1"
+    }
+    for l in libnvidia-ml.so libcuda.so; do
+    	echo "dsvm sample payload: stands in for $l.@version@ of @what@. A text file." |
+    		put "$r/usr/lib/x86_64-linux-gnu/$l.@version@.sample"
+    done
+    echo 'dsvm sample payload: stands in for the nvidia kernel module of @what@.' |
+    	put "$r/lib/modules/dsvm-sample/nvidia-grid/nvidia.ko.sample"
+    put "$r/etc/nvidia/gridd.conf.template" <<'TEMPLATE'
+    @gridd_template@
+    TEMPLATE
+    # As Azure's GRID set-up does: the template without FeatureType=0, licensing from the host
+    # (IgnoreSP=FALSE), no tray UI (EnableUI=FALSE).
+    t=$r/etc/nvidia/gridd.conf.template
+    { echo "# dsvm sample payload: made from gridd.conf.template as Azure's GRID set-up does."
+      grep -v -e '^FeatureType=0$' -e '^# dsvm sample payload' "$t" || true # no line left: fine
+      echo IgnoreSP=FALSE
+      echo EnableUI=FALSE; } | put "$r/etc/nvidia/gridd.conf"
+    put "$r/etc/systemd/system/nvidia-gridd.service" <<'UNIT'
+    @gridd_unit@
+    UNIT
+    put "$r/etc/systemd/system/nvidia-persistenced.service" <<'UNIT'
+    @persistenced_unit@
+    UNIT
+    put "$r/usr/bin/nvidia-uninstall" 0755 <<'UNINSTALL'
+    #!/bin/sh
+    # dsvm sample payload: stands in for the uninstaller of @what@. It removes what the runfile
+    # installed but keeps /usr/lib/nvidia/alternate-install-present, on purpose: a leftover the
+    # next install has to deal with. DSVM_SAMPLE_ROOT as for the runfile.
+    set -eu
+    r=${DSVM_SAMPLE_ROOT:-}
+    for arg in "$@"; do
+    	case $arg in
+    	-s | --silent) ;;
+    	*) echo "nvidia-uninstall (dsvm sample): unknown option '$arg'" >&2; exit 64 ;;
+    	esac
+    done
+    rm -f "$r/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.@version@.sample" \\
+    	"$r/usr/lib/x86_64-linux-gnu/libcuda.so.@version@.sample" \\
+    	"$r/lib/modules/dsvm-sample/nvidia-grid/nvidia.ko.sample" \\
+    	"$r/etc/nvidia/gridd.conf" "$r/etc/nvidia/gridd.conf.template" \\
+    	"$r/etc/systemd/system/nvidia-gridd.service" \\
+    	"$r/etc/systemd/system/nvidia-persistenced.service"
+    # Another kind's package may have recorded its module meanwhile: that record stays.
+    m=$r/var/lib/dsvm-sample/kernel-module
+    if [ -f "$m" ] && read -r kind rest <"$m" && [ "$kind" = nvidia-grid ]; then
+    	rm -f "$m"
+    fi
+    for d in lib/modules/dsvm-sample/nvidia-grid lib/modules/dsvm-sample etc/nvidia \\
+    	var/lib/dsvm-sample; do
+    	rmdir "$r/$d" 2>/dev/null || true
+    done
+    rm -f "$r/usr/bin/nvidia-uninstall"
+    echo 'dsvm sample GRID driver @version@ uninstalled'
+    UNINSTALL
+    echo 'nvidia-grid @version@' | put "$r/var/lib/dsvm-sample/kernel-module"
+    # Last: a run killed earlier leaves no alternate-install-present, only files the next run
+    # overwrites.
+    echo 'dsvm sample: nvidia-grid @version@ installed by its runfile' | put "$alt"
+    echo "dsvm sample GRID driver @version@ installed (uninstall: nvidia-uninstall --silent)"
+"""
+
+GRIDD_TEMPLATE = """
+    # dsvm sample payload: stands in for the GRID driver's gridd.conf.template.
+    FeatureType=0
+"""
+
+PEERMEM = """
+    # dsvm sample payload: load nvidia-peermem on InfiniBand sizes (GPUDirect RDMA).
+    nvidia-peermem
+"""
+
 NOUVEAU = """
     # Installed by dsvm's sample edition: the NVIDIA driver needs the GPU to itself.
     blacklist nouveau
@@ -597,6 +763,17 @@ def make_files(www):
     write(os.path.join(www, "extras", "dsvm-sample-tools-%s.run" % TOOLS_VERSION),
           fill(TOOLS_RUNFILE, note=comment(sample_note("a vendor's self-extracting installer")),
                version=TOOLS_VERSION))
+    grid = "the NVIDIA GRID driver %s for Azure" % GRID_VERSION
+
+    def unit(service):
+        return fill(SAMPLE_UNIT, what="%s.service of %s" % (service, grid)).rstrip("\n")
+
+    write(os.path.join(www, "extras", GRID_RUNFILE),
+          fill(GRID_RUNFILE_TEXT, note=comment(sample_note(
+              "Microsoft's GRID driver runfile for Azure, NVIDIA-Linux-x86_64-%s-grid-azure.run"
+              % GRID_VERSION)), version=GRID_VERSION, what=grid,
+               gridd_template=fill(GRIDD_TEMPLATE).rstrip("\n"), gridd_unit=unit("nvidia-gridd"),
+               persistenced_unit=unit("nvidia-persistenced")))
 
 
 # --- Artifacts: build, check, swap in -----------------------------------------------------------
@@ -685,9 +862,10 @@ EDITION_YAML = """
 """
 
 DRIVERS_YAML = """
-    # Driver stacks, one per kind, from the sample apt repository (a meta package depending on a
-    # kernel-module and a library package at exact versions); each is staged, so an image built
-    # for one kind carries the others for firstboot.
+    # Driver stacks, one per kind: the apt kinds from the sample apt repository (a meta package
+    # depending on a kernel-module and a library package at exact versions), nvidia-grid from a
+    # runfile; with them fabric manager, persistenced and peermem where they apply. Each is
+    # staged, so an image built for one kind carries the others for firstboot.
     components:
       - name: nouveau-blacklist
         kind: file
@@ -719,9 +897,96 @@ DRIVER_YAML = """
           key: ../keys/sample-archive-key.gpg
 """
 
+# What the NVIDIA stacks bring besides their driver, as the shipped fabric-manager.yaml and
+# RECONCILE.md have it; then the GRID driver, a runfile.
+STACK_EXTRAS_YAML = """
+
+      # Fabric manager only where there is an NVSwitch, at exactly the driver's version, for the
+      # datacenter kinds (GRID and R470 GPUs have no NVSwitch). Its package depends on either R580
+      # kernel-module package, so it serves the open and the proprietary stack alike.
+      - name: @fm@
+        kind: apt
+        version: @fm_version@
+        description: sample stand-in for NVIDIA Fabric Manager (the R580 driver's exact version)
+        requires: [nvidia-driver]
+        stage: true
+        when:
+          arch: [x86_64]
+          nvswitch: true
+          driver_kind: [nvidia-open, nvidia-proprietary]
+        constraints:
+          driver_version: match
+        source:
+          package: @fm@
+          version: @fm_debver@
+          repository: @repository@
+          key: ../keys/sample-archive-key.gpg
+
+      - name: sample-nvidia-fabricmanager-service
+        kind: service
+        version: "1"
+        description: enable nvidia-fabricmanager.service where there is an NVSwitch
+        requires: [@fm@]
+        stage: true
+        when:
+          arch: [x86_64]
+          nvswitch: true
+          driver_kind: [nvidia-open, nvidia-proprietary]
+        source:
+          unit: nvidia-fabricmanager.service
+          enable: true
+
+      # persistenced with every NVIDIA kind: the apt kinds' library packages and the GRID runfile
+      # each bring the unit. Never without a GPU, where the real daemon loops.
+      - name: sample-nvidia-persistenced-service
+        kind: service
+        version: "1"
+        description: enable nvidia-persistenced.service (every NVIDIA driver kind)
+        requires: [nvidia-driver]
+        stage: true
+        when:
+          driver_kind: [nvidia-open, nvidia-proprietary, nvidia-legacy-470, nvidia-grid]
+        source:
+          unit: nvidia-persistenced.service
+          enable: true
+
+      # GPUDirect RDMA: only on InfiniBand sizes, and never with GRID.
+      - name: sample-nvidia-peermem
+        kind: file
+        version: "1"
+        description: load nvidia-peermem at boot on InfiniBand sizes
+        stage: true
+        when:
+          infiniband: true
+          driver_kind: [nvidia-open, nvidia-proprietary]
+        source:
+          path: files/nvidia-peermem.conf
+          dest: /etc/modules-load.d/nvidia-peermem.conf
+
+      # Stands in for Microsoft's GRID runfile for Azure at the version below
+      # (NVIDIA-Linux-x86_64-<version>-grid-azure.run), which Azure/azhpc-images installs. Like
+      # every driver component it provides nvidia-driver implicitly (SCHEMA.md "Drivers").
+      # --silent: nobody answers questions on a VM's first boot.
+      - name: sample-nvidia-grid-driver
+        kind: runfile
+        version: @grid_version@
+        description: sample stand-in for Microsoft's GRID driver runfile for Azure
+        driver:
+          kind: nvidia-grid
+          branch: @grid_branch@
+        requires: [nouveau-blacklist]
+        stage: true
+        args: ["--silent"]
+        when:
+          arch: [x86_64]
+        source:
+    @grid_url@
+"""
+
 CUDA_YAML = """
     # A CUDA toolkit subset and cuDNN in NVIDIA's redist layout; the redistrib JSONs (NVIDIA's
-    # format) are the generator's.
+    # format) are the generator's. For the kinds whose drivers run CUDA 12.8 (R580, GRID R595), as
+    # in cuda.yaml; none for nvidia-legacy-470, whose R470 stops at CUDA 11.4.
     components:
       - name: sample-cuda-toolkit-12-8
         kind: nvidia-redist
@@ -732,7 +997,7 @@ CUDA_YAML = """
         stage: true
         when:
           arch: [x86_64]
-          driver_kind: [nvidia-open, nvidia-proprietary]
+          driver_kind: [nvidia-open, nvidia-proprietary, nvidia-grid]
         constraints:
           cuda: @cuda@
         source:
@@ -749,7 +1014,7 @@ CUDA_YAML = """
         stage: true
         when:
           arch: [x86_64]
-          driver_kind: [nvidia-open, nvidia-proprietary]
+          driver_kind: [nvidia-open, nvidia-proprietary, nvidia-grid]
         constraints:
           cuda_major: "12"
         source:
@@ -760,8 +1025,11 @@ CUDA_YAML = """
 
 PYTHON_YAML = """
     # Wheels into environment py312. PyTorch is three alternatives providing `pytorch`, chosen by
-    # the target's accelerator as in python-envs.yaml: the CUDA build on the NVIDIA kinds, the
-    # ROCm build on amd-rocm, the CPU build everywhere else (their `when`s never overlap).
+    # driver kind as in python-envs.yaml (their `when`s never overlap): the CUDA 12 build on the
+    # kinds that get the CUDA 12 toolkit (nvidia-open, nvidia-proprietary, nvidia-grid), the ROCm
+    # build on amd-rocm, the CPU build everywhere else. That includes nvidia-legacy-470: R470
+    # supports CUDA up to 11.4 (hardware/cuda-drivers.yaml), so the CUDA build's `cuda: "12.0"`
+    # cannot hold there, and the CPU build runs on a machine with any accelerator.
     components:
 """
 
@@ -781,7 +1049,7 @@ WHEEL_YAML = """
 TORCH_CUDA = """
     stage: true
     when:
-      driver_kind: [nvidia-open, nvidia-proprietary]
+      driver_kind: [nvidia-open, nvidia-proprietary, nvidia-grid]
     constraints:
       accelerator: [cuda]
       cuda_major: "12"
@@ -799,9 +1067,9 @@ TORCH_ROCM = """
 TORCH_CPU = """
     stage: true
     when:
-      driver_kind: ["!nvidia-open", "!nvidia-proprietary", "!amd-rocm"]
+      driver_kind: ["!nvidia-open", "!nvidia-proprietary", "!nvidia-grid", "!amd-rocm"]
     constraints:
-      accelerator: [cpu]
+      accelerator: [cpu, cuda]
 """
 
 TOOLS_YAML = """
@@ -862,17 +1130,22 @@ def yaml_header(base):
 
 
 def edition_yaml(base):
-    kinds = "\n".join("  - %s" % k for k, *_ in DRIVERS)
+    kinds = "\n".join("  - %s" % k for k in [d[0] for d in DRIVERS] + ["nvidia-grid"])
     return yaml_header(base) + fill(EDITION_YAML, edition=EDITION, kinds=kinds)
 
 
-def drivers_yaml(base):
+def drivers_yaml(base, www):
     out = yaml_header(base) + fill(DRIVERS_YAML)
     for kind, branch, version, debver, _, _, what in DRIVERS:
         requires = "    requires: [nouveau-blacklist]\n" if kind.startswith("nvidia") else ""
         out += "\n" + fill(DRIVER_YAML, name=deb_names(kind, branch)["meta"], version=q(version),
                     description=q("sample stand-in for " + what), kind=kind, branch=q(branch),
                     requires=requires, debver=q(debver), repository=q(base + "/apt ./"))
+    debver = next(d for k, _, _, d, *_ in DRIVERS if k == "nvidia-open")
+    out += "\n" + fill(STACK_EXTRAS_YAML, fm=FM_PACKAGE, fm_version=q(debver.split("-")[0]),
+                       fm_debver=q(debver), repository=q(base + "/apt ./"),
+                       grid_version=q(GRID_VERSION), grid_branch=q(GRID_BRANCH),
+                       grid_url=url_source(base, www, "extras/" + GRID_RUNFILE))
     return out
 
 
@@ -930,7 +1203,8 @@ def write_sample(out, base):
     write_if_changed(os.path.join(c, "files", "dsvm-sample-setup.sh"),
                      fill(SETUP_SCRIPT, note=comment(sample_note("an edition's set-up script")),
                           edition=EDITION), written)
-    write_if_changed(os.path.join(c, "sample-drivers.yaml"), drivers_yaml(base), written)
+    write_if_changed(os.path.join(c, "files", "nvidia-peermem.conf"), fill(PEERMEM), written)
+    write_if_changed(os.path.join(c, "sample-drivers.yaml"), drivers_yaml(base, www), written)
     write_if_changed(os.path.join(c, "sample-cuda.yaml"), cuda_yaml(base), written)
     write_if_changed(os.path.join(c, "sample-python.yaml"), python_yaml(base, www), written)
     write_if_changed(os.path.join(c, "sample-tools.yaml"), tools_yaml(base, www), written)

@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: MIT
 """Generate fake sysroots for `dsvm-firstboot detect --sysroot DIR` from the table below.
 
-Usage: make-sysroot.py OUTDIR [CASE...]   one OUTDIR/CASE tree per case (all cases by default)
+Usage: make-sysroot.py [--module NAME=VERSION]... OUTDIR [CASE...]
+                                          one OUTDIR/CASE tree per case (all cases by default)
        make-sysroot.py --list             print the case names
+
+--module NAME=VERSION writes sys/module/NAME/version in every case generated, as a loaded module
+shows its version there (/sys/module/nvidia/version holds the bare version, e.g. 580.95.05); it
+is added to, and for the same NAME replaces, a case's own `modules`. Repeatable.
 
 A tree holds what detection reads, laid out as the kernel lays it out:
   sys/devices/pciDDDD:BB/ADDR/{vendor,device,class,subsystem_vendor,subsystem_device,config}
@@ -11,6 +16,7 @@ A tree holds what detection reads, laid out as the kernel lays it out:
   sys/class/infiniband/NAME/ports/N/link_layer
   sys/firmware/efi/efivars/SecureBoot-8be4df61-...   (4 attribute bytes + 1 data byte)
   proc/sys/kernel/osrelease, proc/driver/nvidia/version, run/cloud-init/instance-data.json
+  sys/module/NAME/version   (a loaded module's version)
   sys/class/block/NAME (+ device/{vendor,model}, size), with the Hyper-V VMBus device_id above it
 `config` is the first 64 bytes of PCI configuration space, so `lspci -A linux-sysfs` reads the
 same tree (the benchmark compares against it, and it shows the fixture ids are what they claim).
@@ -77,17 +83,23 @@ def ib_ports(n, layer="InfiniBand"):
 
 # Each case: pci [(address, kind)], ib {name: {port: link_layer}}, secure_boot (1, 0, None =
 # no EFI, "garbage" = malformed), vm_size for cloud-init (None = no instance data, "" = {}),
-# nvidia (version file text or None), disks [{name, vendor, model, device_id, lun, sectors}].
+# nvidia (version file text or None), modules {name: version} (loaded modules; see --module),
+# disks [{name, vendor, model, device_id, lun, sectors}].
 BASE_PCI = [("0000:00:08.0", "hyperv-vga"), ("1a2b:00:02.0", "cx4lx-vf")]
 BASE_IB = {"mlx5_0": {"1": "Ethernet"}}  # accelerated networking: an RDMA device, not InfiniBand
 
 CASES = {
     "cpu-only": dict(pci=BASE_PCI, ib=BASE_IB, vm_size="Standard_D4s_v5", secure_boot=1),
+    # The resize matrix (T6) needs each machine with Secure Boot off as well as on: it decides
+    # whether a module built on the VM may load.
+    "cpu-no-sb": dict(pci=BASE_PCI, ib=BASE_IB, vm_size="Standard_D4s_v5", secure_boot=0),
     "k80": dict(pci=BASE_PCI + n_of("k80", 1, 1), vm_size="Standard_NC6", secure_boot=None,
                 nvidia=NV_PROPRIETARY),
     "p100": dict(pci=BASE_PCI + n_of("p100", 1, 1), vm_size="Standard_NC6s_v2", secure_boot=None),
     "v100": dict(pci=BASE_PCI + n_of("v100", 1, 1), vm_size="Standard_NC6s_v3", secure_boot=0),
     "t4": dict(pci=BASE_PCI + n_of("t4", 1, 1), vm_size="Standard_NC4as_T4_v3", secure_boot=1),
+    "t4-no-sb": dict(pci=BASE_PCI + n_of("t4", 1, 1), vm_size="Standard_NC4as_T4_v3",
+                     secure_boot=0),
     "a10-grid": dict(pci=BASE_PCI + n_of("a10", 1, 1), vm_size="Standard_NV6ads_A10_v5",
                      secure_boot=0),
     "a100-pcie": dict(pci=BASE_PCI + n_of("a100-pcie-80gb", 1, 1),
@@ -96,6 +108,14 @@ CASES = {
                        + n_of("cx6-vf", 8, 0x101),
                        ib=dict(BASE_IB, **ib_ports(8)), vm_size="Standard_ND96asr_v4",
                        secure_boot=0),
+    # Health gate: an ND A100 v4 whose eighth GPU fell off the bus.
+    "nd-a100-v4-7gpu": dict(pci=BASE_PCI + n_of("a100-sxm4-40gb", 7, 1)
+                            + n_of("nvswitch-a100", 6, 0x11) + n_of("cx6-vf", 8, 0x101),
+                            ib=dict(BASE_IB, **ib_ports(8)), vm_size="Standard_ND96asr_v4",
+                            secure_boot=0),
+    # Secure Boot on (Trusted Launch) with a kind whose module is built on the VM.
+    "a10-grid-sb": dict(pci=BASE_PCI + n_of("a10", 1, 1), vm_size="Standard_NV6ads_A10_v5",
+                        secure_boot=1),
     "h100-nvl": dict(pci=BASE_PCI + n_of("h100-nvl", 1, 1), vm_size="Standard_NC40ads_H100_v5",
                      secure_boot=1),
     "nd-h100-v5": dict(pci=BASE_PCI + n_of("h100-sxm5", 8, 1) + n_of("nvswitch-h100", 4, 0x11)
@@ -230,12 +250,20 @@ def make_case(root, c):
     write(os.path.join(root, "proc/sys/kernel/osrelease"), c.get("kernel", KERNEL) + "\n")
     if c.get("nvidia"):
         write(os.path.join(root, "proc/driver/nvidia/version"), c["nvidia"])
+    for name, version in sorted(c.get("modules", {}).items()):
+        write(os.path.join(root, "sys/module", name, "version"), version + "\n")
     vm = c.get("vm_size")
     if vm is not None:
         imds = {"compute": {"vmSize": vm, "location": "eastus"}} if vm else {}
         doc = {"v1": {"cloud_name": "azure"}, "ds": {"meta_data": {"imds": imds}}}
         write(os.path.join(root, "run/cloud-init/instance-data.json"), json.dumps(doc, indent=1))
     make_disks(root, c.get("disks", []))
+
+
+def usage_error(msg):
+    print("make-sysroot: %s" % msg, file=sys.stderr)
+    print(__doc__, file=sys.stderr)
+    return 64
 
 
 def main(argv):
@@ -245,15 +273,30 @@ def main(argv):
     if argv[1:2] in (["--help"], ["-h"]):
         print(__doc__)
         return 0
-    if len(argv) < 2 or argv[1].startswith("-"):
-        print(__doc__, file=sys.stderr)
-        return 64
-    out, names = argv[1], argv[2:] or [n for n in CASES if n != "bench" and "disks" not in n]
+    modules, args = {}, argv[1:]
+    while args and args[0].startswith("--module"):
+        opt = args.pop(0)
+        if opt.startswith("--module="):
+            spec = opt[len("--module="):]
+        elif opt == "--module" and args:
+            spec = args.pop(0)
+        else:
+            return usage_error("'%s' needs NAME=VERSION" % opt)
+        name, _, version = spec.partition("=")
+        # The name becomes a directory under sys/module: nothing that could leave it.
+        if not name or not version or "/" in name or name in (".", "..") or "\n" in version:
+            return usage_error("--module '%s' is not NAME=VERSION" % spec)
+        modules[name] = version
+    if not args or args[0].startswith("-"):
+        return usage_error("an OUTDIR is needed" if not args else "unknown option '%s'" % args[0])
+    out, names = args[0], args[1:] or [n for n in CASES if n != "bench" and "disks" not in n]
     for name in names:
         if name not in CASES:
             print(f"make-sysroot: unknown case '{name}'; --list shows them", file=sys.stderr)
             return 64
-        make_case(os.path.join(out, name), CASES[name])
+        case = dict(CASES[name])
+        case["modules"] = dict(case.get("modules", {}), **modules)
+        make_case(os.path.join(out, name), case)
     return 0
 
 
