@@ -134,8 +134,8 @@ static enum step_kind classify(const json_t *c, const char **ret_reason)
 			*ret_reason = "a staged component without artifacts has nothing to stage";
 			return STEP_NONE;
 		}
-		if (stage && kinds[i].stage == STEP_NONE)
-			*ret_reason = "this kind has no payload to stage";
+		/* A staged service has no payload: firstboot enables it from the lock (ret_reason
+		 * stays NULL: nothing deferred, nothing to do). */
 		return stage ? kinds[i].stage : kinds[i].install;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(deferred); i++)
@@ -1191,6 +1191,8 @@ static int run_all(struct installer *in, const struct dsvm_lock *lock, const cha
 		const char *reason;
 		enum step_kind kind = classify(c, &reason);
 
+		if (kind == STEP_NONE && !reason)
+			continue;
 		if (kind == STEP_NONE) {
 			in->stats.deferred++;
 			report(in, c, str_of(c, "name"), str_of(c, "kind"), NULL,

@@ -61,6 +61,7 @@ struct reconcile {
 	/* What the plan does. */
 	const json_t *from_stack, *to_stack;
 	struct item_list install, remove, disable;
+	struct item_list kept; /* CPU mode: the prebuilt stack that stays, as far as it applies */
 	bool keep_from; /* CPU mode keeps a signed prebuilt stack installed (RECONCILE.md §9.5) */
 	enum dsvm_driver_kind disk_kind; /* the stack on disk after the run */
 	char disk_branch[16];

@@ -211,17 +211,6 @@ static void stack_items(struct reconcile *rc, const json_t *stack, bool only_app
 	}
 }
 
-/* Remove from l every item that is also in drop. */
-static void item_list_drop(struct item_list *l, const struct item_list *drop)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < l->n; i++)
-		if (!item_in(drop, str_of(l->v[i], "name")))
-			l->v[n++] = l->v[i];
-	l->n = n;
-}
-
 /* Is every apt member of the stack installed at its version (dpkg's status)? */
 static bool stack_apt_installed(struct reconcile *rc, const json_t *stack)
 {
@@ -354,32 +343,31 @@ int reconcile_plan(struct reconcile *rc)
 	 * whatever the state says was on disk: a switch that failed half-way, or an image built
 	 * for another kind, leaves no stack behind. Removing what is not there does nothing.
 	 */
-	json_array_foreach(json_object_get(rc->lock_json, "stacks"), k, stack) {
+	/*
+	 * CPU mode keeps a signed prebuilt stack (no device, so nothing loads; RECONCILE.md §9.5)
+	 * as far as it applies to this machine: fabric manager and peermem go with the fabric.
+	 */
+	if (rc->keep_from)
+		stack_items(rc, rc->from_stack, true, &rc->kept);
+	json_array_foreach(json_object_get(rc->lock_json, "stacks"), k, stack)
+	{
 		struct item_list had = {};
-		bool kept = rc->keep_from && stack == rc->from_stack;
 
 		stack_items(rc, stack, false, &had);
 		for (size_t i = 0; i < had.n; i++) {
 			const char *kind = str_of(had.v[i], "kind");
+			const char *name = str_of(had.v[i], "name");
 
-			if (item_in(&rc->install, str_of(had.v[i], "name")))
+			if (item_in(&rc->install, name))
 				continue;
 			if (streq(kind, "service"))
 				item_add(&rc->disable, had.v[i]);
-			/* CPU mode keeps signed prebuilt modules (no device, no load) and every
-			 * framework build: a CUDA build runs on CPU (RECONCILE.md §8, §9.5). */
-			if (streq(kind, "service") || kept ||
+			/* Every framework build stays on CPU: a CUDA build runs there (§8). */
+			if (streq(kind, "service") || item_in(&rc->kept, name) ||
 			    (rc->mode == DSVM_DRIVER_NONE && streq(kind, "pip")))
 				continue;
 			item_add(&rc->remove, had.v[i]);
 		}
-	}
-	/* A kept stack's members are not another stack's leftovers. */
-	if (rc->keep_from) {
-		struct item_list kept = {};
-
-		stack_items(rc, rc->from_stack, false, &kept);
-		item_list_drop(&rc->remove, &kept);
 	}
 	add_displaced_alternatives(rc);
 	if (rc->mode != DSVM_DRIVER_NONE) {
@@ -412,7 +400,8 @@ int reconcile_plan(struct reconcile *rc)
 		add_step(rc, "clear-dkms", step_clear_dkms,
 			 "remove DKMS modules left in /lib/modules/*/updates/dkms (they shadow "
 			 "prebuilt ones)");
-	if (items_of_kind(&rc->install, "apt") || items_of_kind(&rc->remove, "apt")) {
+	if (items_of_kind(&rc->install, "apt") || items_of_kind(&rc->remove, "apt") ||
+	    items_of_kind(&rc->kept, "apt")) {
 		char gone[256];
 
 		list_names(&rc->install, "apt", names, sizeof(names));
@@ -698,9 +687,12 @@ static size_t names_of_kind(const struct item_list *l, const char *kind, const c
 
 static int step_packages(struct reconcile *rc, struct step *s)
 {
-	const char *install[RECONCILE_MAX_ITEMS], *remove[RECONCILE_MAX_ITEMS];
+	const char *install[2 * RECONCILE_MAX_ITEMS], *remove[RECONCILE_MAX_ITEMS];
 	size_t ni = names_of_kind(&rc->install, "apt", install);
 	size_t nr = names_of_kind(&rc->remove, "apt", remove);
+
+	/* A kept stack is named too: apt keeps it installed and held while the rest goes. */
+	ni += names_of_kind(&rc->kept, "apt", install + ni);
 	bool changed = false;
 	double t0;
 	int r;
