@@ -285,13 +285,14 @@ static int job_init(struct installer *in, const json_t *c, bool stage, struct ap
 	j->sources_img = stage ? strdup(APT_WORK "/sources.list")
 			       : strdup_printf(SOURCES_DIR "/dsvm-%.12s.list", id);
 	receipt = strdup_printf("%s/%s.json", stage ? STAGED_DIR : INSTALLED_DIR, j->name);
-	j->receipt_path = receipt ? dsvm_root_path(in->ctx, receipt) : NULL;
+	j->receipt_path = receipt ? installer_root_path(in, receipt) : NULL;
 	return j->sources_img && j->receipt_path ? 0 : -ENOMEM;
 }
 
+/* img resolved inside the root (a link there never leads out); NULL with the error set. */
 static char *host_path(struct apt_job *j, const char *img)
 {
-	return dsvm_root_path(j->in->ctx, img);
+	return installer_root_path(j->in, img);
 }
 
 static int require_apt(struct apt_job *j)
@@ -1269,7 +1270,7 @@ static json_t *current_stage_receipt(struct installer *in, const json_t *c)
 {
 	struct apt_job j;
 	_cleanup_free_ char *img = strdup_printf(STAGED_DIR "/%s.json", str_of(c, "name"));
-	_cleanup_free_ char *path = img ? dsvm_root_path(in->ctx, img) : NULL;
+	_cleanup_free_ char *path = img ? installer_root_path(in, img) : NULL;
 	json_t *rc = path ? read_receipt(path) : NULL;
 	const json_t *src = json_object_get(c, "source");
 
@@ -1320,7 +1321,7 @@ static char *repo_file(struct installer *in, const char *name)
 {
 	_cleanup_free_ char *img = strdup_printf(APT_REPO "/%s", name);
 
-	return img ? dsvm_root_path(in->ctx, img) : NULL;
+	return img ? installer_root_path(in, img) : NULL;
 }
 
 static int write_repo_file(struct installer *in, const char *name, const char *text)
@@ -1446,7 +1447,7 @@ static bool is_referenced(const json_t *entries, const char *name)
 /* Remove .debs no staged component of the lock refers to any more (an earlier pin's). */
 static int remove_unreferenced(struct installer *in, const json_t *entries)
 {
-	_cleanup_free_ char *repo = dsvm_root_path(in->ctx, APT_REPO);
+	_cleanup_free_ char *repo = installer_root_path(in, APT_REPO);
 	DIR *d = repo ? opendir(repo) : NULL;
 	struct dirent *de;
 	int r = 0;

@@ -3,9 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <jansson.h>
@@ -24,69 +22,26 @@
  * The host path of img (an absolute path in the image) with every directory of it that exists
  * resolved inside --root, the way the image will see it: a link in the root such as
  * /usr/local -> /srv/local means <root>/srv/local, never the build machine's /srv/local
- * (openat2 RESOLVE_IN_ROOT). The last component is not followed (a step replaces a link there
- * itself). NULL with the error set when it cannot be resolved.
+ * (path_in_root). The last component is not followed (a step replaces a link there itself).
+ * NULL with the error set when it cannot be resolved.
  */
 char *installer_root_path(struct installer *in, const char *img)
 {
 	const char *root = dsvm_ctx_get_root(in->ctx);
-	_cleanup_free_ char *parent = NULL, *rest = NULL;
-	_cleanup_close_ int rootfd = -1;
-	const char *base = img ? strrchr(img, '/') : NULL;
-	char real[PATH_MAX];
+	char *host = NULL;
+	int r;
 
 	if (!img)
 		return NULL;
-	if (!root || streq(root, "/") || !base || img[0] != '/')
-		return dsvm_root_path(in->ctx, img);
-	parent = strndup(img, (size_t)(base - img));
-	rest = strdup("");
-	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (!parent || !rest)
+	r = path_in_root(root, img, &host);
+	if (r == -ENOMEM)
 		return NULL;
-	if (rootfd < 0) {
-		dsvm_set_error(in->ctx, -errno, "cannot open the root '%s': %m", root);
+	if (r < 0) {
+		dsvm_set_error(in->ctx, r, "cannot resolve '%s' in '%s': %s", img, root,
+			       strerror(-r));
 		return NULL;
 	}
-	/* The longest existing prefix of the parent, resolved in the root; the rest appended. */
-	for (;;) {
-		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-					.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-		_cleanup_free_ char *proc = NULL;
-		char *slash;
-		int fd = (int)syscall(SYS_openat2, rootfd, parent[0] ? parent : "/", &how,
-				      sizeof(how));
-		ssize_t n;
-
-		if (fd >= 0) {
-			proc = strdup_printf("/proc/self/fd/%d", fd);
-			n = proc ? readlink(proc, real, sizeof(real) - 1) : -1;
-			close(fd);
-			if (n < 0) {
-				dsvm_set_error(in->ctx, -errno, "cannot resolve '%s' in '%s': %m",
-					       img, root);
-				return NULL;
-			}
-			real[n] = '\0';
-			break;
-		}
-		if (errno != ENOENT || !parent[0]) {
-			dsvm_set_error(in->ctx, -errno, "cannot resolve '%s' in '%s': %m", img,
-				       root);
-			return NULL;
-		}
-		slash = strrchr(parent, '/');
-		{
-			char *r = strdup_printf("%s%s", slash, rest);
-
-			if (!r)
-				return NULL;
-			free(rest);
-			rest = r;
-		}
-		*slash = '\0';
-	}
-	return strdup_printf("%s%s%s", streq(real, "/") ? "" : real, rest, base);
+	return host;
 }
 
 /* What a component asks of this version, or why it is deferred (*ret_reason). */
@@ -1356,7 +1311,7 @@ int dsvm_install_prepare(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 			 struct dsvm_prepare_stats *ret_stats)
 {
 	struct installer in = { .ctx = ctx, .lock = dsvm_lock_json(lock) };
-	_cleanup_free_ char *final = dsvm_root_path(ctx, PREPARED_DIR);
+	_cleanup_free_ char *final = installer_root_path(&in, PREPARED_DIR);
 	_cleanup_free_ char *tmp = final ? strdup_printf("%s.tmp", final) : NULL;
 	struct dsvm_prepare_item *items = NULL;
 	struct dsvm_prepare_stats stats = { 0 };

@@ -75,6 +75,15 @@ int write_all(int fd, const void *data, size_t size);
  */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
 
+/*
+ * The host path of img (absolute, in the image) under root, every directory of it that exists
+ * resolved inside root as the image sees it (openat2 RESOLVE_IN_ROOT): a link in the root never
+ * leads out of it, and one that points at nothing inside it is followed to where its target
+ * would be made there. The last component is not followed. root NULL or "/": img, cleaned.
+ * Newly allocated in *ret_host. Returns 0 or -errno (-ELOOP past 40 links).
+ */
+int path_in_root(const char *root, const char *img, char **ret_host);
+
 /* rm -rf, best effort, never following symlinks and with a bounded number of open fds. */
 void remove_tree(const char *path);
 

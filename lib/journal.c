@@ -195,6 +195,25 @@ static int load(struct dsvm_journal *j, const char *plan_id)
 	return 0;
 }
 
+/*
+ * <root>/var/lib/dsvm/journal/<name>.journal resolved inside the root, as the image sees it: a
+ * link planted there (/var/lib/dsvm -> /elsewhere) leads to <root>/elsewhere, never out of it.
+ */
+static int journal_path(struct dsvm_ctx *ctx, const char *name, char **ret)
+{
+	char *img = strdup_printf(DSVM_JOURNAL_DIR "/%s.journal", name);
+	int r;
+
+	if (!img)
+		return -ENOMEM;
+	r = path_in_root(dsvm_ctx_get_root(ctx), img, ret);
+	if (r < 0 && r != -ENOMEM)
+		r = dsvm_set_error(ctx, r, "cannot resolve '%s' in '%s': %s", img,
+				   dsvm_ctx_get_root(ctx), strerror(-r));
+	free(img);
+	return r;
+}
+
 int dsvm_journal_open(struct dsvm_ctx *ctx, const char *name, const char *plan_id,
 		      struct dsvm_journal **ret)
 {
@@ -210,9 +229,11 @@ int dsvm_journal_open(struct dsvm_ctx *ctx, const char *name, const char *plan_i
 	j->ctx = ctx;
 	j->fd = -1;
 	j->lock_fd = -1;
-	j->dir = dsvm_root_path(ctx, DSVM_JOURNAL_DIR);
-	j->path = j->dir ? strdup_printf("%s/%s.journal", j->dir, name) : NULL;
-	if (!j->path) {
+	r = journal_path(ctx, name, &j->path);
+	if (r < 0)
+		goto fail;
+	j->dir = path_dirname(j->path);
+	if (!j->dir) {
 		r = -ENOMEM;
 		goto fail;
 	}

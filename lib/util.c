@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <pthread.h>
 
@@ -104,6 +106,9 @@ static int fsync_parent(const char *path)
 		return -errno;
 	return 0;
 }
+
+/* Links path_in_root() follows for one path, as the kernel's own limit. */
+#define MAX_ROOT_LINKS 40
 
 #define TEMP_INFIX ".tmp."
 #define TEMP_RANDOM "XXXXXX"
@@ -224,6 +229,167 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
 	close(fd);
 	remove_stale_temps(path);
 	return fsync_parent(path);
+}
+
+/*
+ * img made lexically clean: absolute, no empty, "." or ".." components (".." at '/' stays at
+ * '/', as the kernel does at a root), no trailing '/'. Newly allocated; NULL on OOM.
+ */
+static char *clean_absolute(const char *img)
+{
+	size_t n = strlen(img);
+	char *out = malloc(n + 2), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const char *s = img; *s;) {
+		size_t len;
+
+		s += strspn(s, "/");
+		len = strcspn(s, "/");
+		if (len == 0 || (len == 1 && s[0] == '.')) {
+			s += len;
+			continue;
+		}
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > out && *--o != '/')
+				;
+		} else {
+			*o++ = '/';
+			memcpy(o, s, len);
+			o += len;
+		}
+		s += len;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	return out;
+}
+
+/* The host path an O_PATH descriptor names (readlink of /proc/self/fd/N). */
+static int fd_host_path(int fd, char ret[PATH_MAX])
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, ret, PATH_MAX - 1);
+	if (n < 0)
+		return -errno;
+	ret[n] = '\0';
+	return 0;
+}
+
+static bool path_is_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return streq(dir, "/") || (strncmp(path, dir, n) == 0 && (!path[n] || path[n] == '/'));
+}
+
+/* The directory img names (clean, absolute), opened inside root; -errno when it cannot be. */
+static int open_in_root(int rootfd, const char *img)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, rootfd, img, &how, sizeof(how));
+
+	return fd < 0 ? -errno : fd;
+}
+
+int path_in_root(const char *root, const char *img, char **ret_host)
+{
+	_cleanup_close_ int rootfd = -1;
+	_cleanup_free_ char *cur = NULL;
+	char root_real[PATH_MAX], real[PATH_MAX];
+	int r;
+
+	if (!img || img[0] != '/')
+		return -EINVAL;
+	cur = clean_absolute(img);
+	if (!cur)
+		return -ENOMEM;
+	if (!root || streq(root, "/")) {
+		*ret_host = TAKE_PTR(cur);
+		return 0;
+	}
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	r = fd_host_path(rootfd, root_real);
+	if (r < 0)
+		return r;
+	for (unsigned hops = 0; hops <= MAX_ROOT_LINKS; hops++) {
+		const char *base = strrchr(cur, '/');
+		_cleanup_free_ char *parent = strndup(cur, (size_t)(base - cur));
+		size_t split;
+		int fd;
+
+		if (!parent)
+			return -ENOMEM;
+		/* The longest existing prefix of the parent, resolved in the root. */
+		for (;;) {
+			fd = open_in_root(rootfd, parent[0] ? parent : "/");
+			if (fd >= 0 || fd != -ENOENT || !parent[0])
+				break;
+			*strrchr(parent, '/') = '\0';
+		}
+		if (fd < 0)
+			return fd;
+		split = strlen(parent);
+		r = fd_host_path(fd, real);
+		if (r == 0 && split < (size_t)(base - cur)) {
+			/*
+			 * The first missing component may be a link that points at nothing in the
+			 * root: the image would follow it, so does this (its target is made where
+			 * the image has it); the host must never follow it.
+			 */
+			const char *first = cur + split + 1;
+			_cleanup_free_ char *name = strndup(first, strcspn(first, "/"));
+			char target[PATH_MAX];
+			struct stat st;
+			ssize_t n;
+
+			if (!name) {
+				close(fd);
+				return -ENOMEM;
+			}
+			if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode)) {
+				n = readlinkat(fd, name, target, sizeof(target) - 1);
+				close(fd);
+				if (n < 0)
+					return -errno;
+				target[n] = '\0';
+				{
+					const char *in_img = streq(root_real, "/")
+								     ? real
+								     : real + strlen(root_real);
+					char *next = strdup_printf("%s/%s%s",
+								   target[0] == '/' ? "" : in_img,
+								   target, first + strlen(name));
+					char *clean = next ? clean_absolute(next) : NULL;
+
+					free(next);
+					if (!clean)
+						return -ENOMEM;
+					free(cur);
+					cur = clean;
+				}
+				continue;
+			}
+		}
+		close(fd);
+		if (r < 0)
+			return r;
+		/* Inside the root, always: RESOLVE_IN_ROOT ends there. */
+		if (!path_is_under(real, root_real))
+			return -EXDEV;
+		*ret_host = strdup_printf("%s%s", streq(real, "/") ? "" : real, cur + split);
+		return *ret_host ? 0 : -ENOMEM;
+	}
+	return -ELOOP;
 }
 
 int mkdir_parents(const char *path, unsigned mode)

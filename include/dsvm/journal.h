@@ -39,7 +39,8 @@ struct dsvm_journal;
 
 /*
  * Open (create or replay) the journal <root>/var/lib/dsvm/journal/<name>.journal for plan_id (no
- * spaces or newlines). name is [a-z0-9-]+. Returns 0 and a handle the caller frees; -EBUSY when
+ * spaces or newlines), its directories resolved inside the root as the image sees them (a link
+ * planted in the root never leads the journal out of it). name is [a-z0-9-]+. Returns 0 and a handle the caller frees; -EBUSY when
  * another process holds the journal; -EBADMSG for a journal of this plan that cannot be parsed
  * (its path in the error); other -errno for I/O (the path in the error).
  */

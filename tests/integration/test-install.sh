@@ -9,7 +9,9 @@
 # A second run changes nothing (full listing with modes, sizes, link targets and hashes), a
 # unit file's WantedBy= is honoured, systemctl --root is used where it and the unit file exist, a tampered cache file is refused (65) before it reaches
 # the root, a missing artifact is 66, and a missing --root is a usage error (64). A lock that
-# cannot be loaded (66) leaves no new --root directory behind.
+# cannot be loaded (66) leaves no new --root directory behind. A root whose /var/lib/dsvm is an
+# absolute link to a directory of the build machine gets its journal, receipts and staged
+# payloads where the link leads inside the root; nothing is written outside it.
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/fixtures/install/setup.sh"
@@ -55,6 +57,21 @@ rc=0
 check "apt without apt-get: exit $rc, want 1" [ "$rc" -eq 1 ]
 check "apt without apt-get: message: $(cat "$work/err7")" grep -q "'apt-driver': no apt-get in the root '$work/noapt'" "$work/err7"
 check "apt without apt-get: nothing written but the journal and the root lock" [ "$(cd "$work/noapt" && find . -type f | sort | tr '\n' ' ')" = "./run/dsvm.lock ./var/lib/dsvm/journal/install.journal ./var/lib/dsvm/journal/install.lock " ]
+
+# A link planted in the root: /var/lib/dsvm -> a directory that exists outside the root.
+linked=$work/linked
+outside=$work/outside
+mkdir -p "$linked/var/lib" "$outside"
+ln -s "$outside" "$linked/var/lib/dsvm"
+rc=0
+"$bin" install "$lock" --cache "$cache" --root "$linked" --no-systemctl 2>"$work/err9" || rc=$?
+check "linked /var/lib/dsvm: exit $rc: $(cat "$work/err9")" [ "$rc" -eq 0 ]
+check "linked /var/lib/dsvm: nothing written outside the root: $(find "$outside" -mindepth 1 | head -3)" \
+	[ -z "$(find "$outside" -mindepth 1)" ]
+check "linked /var/lib/dsvm: receipt where the link leads in the root" \
+	[ "$(jq -r .dest "$linked$outside/installed/cuda-toolkit-13-0.json")" = /usr/local/cuda-13.0 ]
+check "linked /var/lib/dsvm: staged runfile where the link leads in the root" cmp -s "$work/files/grid.run" "$linked$outside/repo/$grid"
+check "linked /var/lib/dsvm: the link kept" [ "$(readlink "$linked/var/lib/dsvm")" = "$outside" ]
 
 # A second run changes nothing.
 snapshot "$root" >"$work/before"

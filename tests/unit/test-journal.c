@@ -270,6 +270,70 @@ static void test_crash_hook(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+static void mkdir_p(const char *dir)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static size_t entries_in(const char *dir)
+{
+	char cmd[256];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find '%s' -mindepth 1 | wc -l", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%zu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/*
+ * A link planted in the root never leads the journal out of it: <root>/var/lib/dsvm is an
+ * absolute link to a directory that exists on the build machine (outside the root) and, in a
+ * second root, to one that exists inside the root too. The journal follows the link as the
+ * image would see it, inside the root; the directory outside stays empty.
+ */
+static void test_links_stay_in_root(void **state)
+{
+	char outside[128], r[160], p[600], dir[512];
+	struct dsvm_journal *j = NULL;
+	struct dsvm_ctx *ctx;
+
+	(void)state;
+	snprintf(outside, sizeof(outside), "%s/outside", root);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	for (int inside = 0; inside < 2; inside++) {
+		snprintf(r, sizeof(r), "%s/linked-root-%d", root, inside);
+		snprintf(p, sizeof(p), "%s/var/lib", r);
+		mkdir_p(p);
+		snprintf(p, sizeof(p), "%s/var/lib/dsvm", r);
+		assert_int_equal(symlink(outside, p), 0);
+		if (inside) {
+			snprintf(p, sizeof(p), "%s%s", r, outside);
+			mkdir_p(p);
+		}
+		ctx = unit_ctx();
+		assert_ok(ctx, dsvm_ctx_set_root(ctx, r));
+		assert_ok(ctx, dsvm_journal_open(ctx, "install", "plan", &j));
+		assert_ok(ctx, dsvm_journal_begin(j, 1, "a"));
+		assert_int_equal(entries_in(outside), 0);
+		/* The journal is where the image's /var/lib/dsvm/journal leads, inside the root. */
+		snprintf(dir, sizeof(dir), "%s%s/journal", r, outside);
+		assert_string_equal(dsvm_journal_get_dir(j), dir);
+		snprintf(p, sizeof(p), "%s/install.journal", dir);
+		assert_int_equal(access(p, F_OK), 0);
+		assert_ok(ctx, dsvm_journal_finish(j));
+		dsvm_journal_free(j);
+		dsvm_ctx_free(ctx);
+		assert_int_equal(entries_in(outside), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_other_plan_and_damage),
 		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_crash_hook),
+		cmocka_unit_test(test_links_stay_in_root),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

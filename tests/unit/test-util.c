@@ -199,6 +199,63 @@ static void test_remove_tree(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 }
 
+static void expect_in_root(const char *r, const char *img, const char *want_in_root)
+{
+	char want[512], *host = NULL;
+
+	snprintf(want, sizeof(want), "%s%s", r, want_in_root);
+	assert_int_equal(path_in_root(r, img, &host), 0);
+	assert_string_equal(host, want);
+	free(host);
+}
+
+/*
+ * path_in_root: links in the root are followed as the image would follow them, inside the root,
+ * also where they point at nothing yet (absolute, relative, through "..", chained); the last
+ * component is never followed; a loop ends in -ELOOP.
+ */
+static void test_path_in_root(void **state)
+{
+	char r[256], p[512], *host = NULL;
+
+	(void)state;
+	snprintf(r, sizeof(r), "%s/root", dir);
+	snprintf(p, sizeof(p), "%s/var/lib", r);
+	assert_int_equal(mkdir_parents(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/srv", r);
+	assert_int_equal(mkdir_parents(p, 0755), 0);
+	/* Plain: existing and missing directories, the last component as given. */
+	expect_in_root(r, "/var/lib/x/y.json", "/var/lib/x/y.json");
+	expect_in_root(r, "/var//lib/./z/../y.json", "/var/lib/y.json");
+	/* An absolute link to the build machine's /tmp: the root's /tmp, which is not there. */
+	snprintf(p, sizeof(p), "%s/var/lib/dsvm", r);
+	assert_int_equal(symlink(dir, p), 0);
+	snprintf(p, sizeof(p), "%s/journal/x.journal", dir);
+	expect_in_root(r, "/var/lib/dsvm/journal/x.journal", p);
+	/* Relative, through "..", past the root's top: clamped at the root. */
+	snprintf(p, sizeof(p), "%s/var/lib/rel", r);
+	assert_int_equal(symlink("../../../../srv/data", p), 0);
+	expect_in_root(r, "/var/lib/rel/a/b", "/srv/data/a/b");
+	/* A link to an existing directory, and a chain of two. */
+	snprintf(p, sizeof(p), "%s/var/lib/srv", r);
+	assert_int_equal(symlink("/srv", p), 0);
+	expect_in_root(r, "/var/lib/srv/f", "/srv/f");
+	snprintf(p, sizeof(p), "%s/var/lib/chain", r);
+	assert_int_equal(symlink("rel/c", p), 0);
+	expect_in_root(r, "/var/lib/chain/f", "/srv/data/c/f");
+	/* The last component is the caller's: a link there is left as it is. */
+	expect_in_root(r, "/var/lib/dsvm", "/var/lib/dsvm");
+	/* A loop. */
+	snprintf(p, sizeof(p), "%s/var/lib/loop", r);
+	assert_int_equal(symlink("/var/lib/loop/x", p), 0);
+	assert_int_equal(path_in_root(r, "/var/lib/loop/f", &host), -ELOOP);
+	/* '/' and no root: the image path itself, cleaned. */
+	assert_int_equal(path_in_root("/", "/a//b/./c", &host), 0);
+	assert_string_equal(host, "/a/b/c");
+	free(host);
+	assert_int_equal(path_in_root(r, "relative", &host), -EINVAL);
+}
+
 static void test_version_compare(void **state)
 {
 	(void)state;
@@ -232,6 +289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_file_atomic_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_file_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_in_root, setup, teardown),
 		cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_sha256),
 	};
