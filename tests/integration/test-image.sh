@@ -9,8 +9,10 @@
 # and k:mid) in a fresh root: the rerun must resume and end in the state of the uninterrupted
 # run. The state compared: every path under /usr/local, /opt, /etc, /usr/lib/modules,
 # /var/lib/dsvm (not its journal) and /usr/share/dsvm with type, mode, size, link target and
-# sha256 (Python's compiled __pycache__ files by name only: they embed times), plus dpkg's view
-# of the driver packages (status, version, hold). Needs root (chroot) and debootstrap's cache.
+# sha256 (Python's compiled __pycache__ files by name only: they embed times; the offline
+# repository's signatures and public key by name only: every build signs with a key of its own,
+# so those are checked by verifying InRelease with the root's key instead), plus dpkg's view of
+# the driver packages (status, version, hold). Needs root (chroot) and debootstrap's cache.
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${DSVM_BUILD:-$top/build}/dsvm-build
@@ -65,6 +67,8 @@ state() { # ROOT
 	python3 - "$1" <<'EOF'
 import hashlib, os, stat, sys
 root = sys.argv[1]
+signed = ("var/lib/dsvm/repo/apt/InRelease", "var/lib/dsvm/repo/apt/Release.gpg",
+          "etc/dsvm/keys/offline-repo.gpg")
 for top in ("usr/local", "opt", "etc", "usr/lib/modules", "var/lib/dsvm", "usr/share/dsvm"):
     for d, dirs, files in os.walk(os.path.join(root, top)):
         rel = os.path.relpath(d, root)
@@ -76,7 +80,7 @@ for top in ("usr/local", "opt", "etc", "usr/lib/modules", "var/lib/dsvm", "usr/s
             p = os.path.join(d, name)
             st = os.lstat(p)
             line = "%s %o %s" % (os.path.relpath(p, root), stat.S_IMODE(st.st_mode), stat.S_IFMT(st.st_mode))
-            if "__pycache__" in p:
+            if "__pycache__" in p or os.path.relpath(p, root) in signed:
                 print(line)
             elif stat.S_ISLNK(st.st_mode):
                 print(line, os.readlink(p))
@@ -86,6 +90,8 @@ for top in ("usr/local", "opt", "etc", "usr/lib/modules", "var/lib/dsvm", "usr/s
             else:
                 print(line)
 EOF
+	chroot "$1" gpgv --keyring /etc/dsvm/keys/offline-repo.gpg /var/lib/dsvm/repo/apt/InRelease >/dev/null 2>&1 &&
+		echo "InRelease verifies with the image key" || echo "InRelease does NOT verify"
 	chroot "$1" dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' 'dsvm-sample-*'
 }
 
@@ -110,6 +116,13 @@ for pkg in $(jq -r '.components[] | select(.kind == "apt" and .action == "stage"
 	check "$pkg not installed" sh -c "! chroot '$clean' dpkg-query -W -f '\${db:Status-Abbrev}' '$pkg' 2>/dev/null | grep -q '^ii'"
 done
 check "offline index lists the staged debs" [ -s "$clean/var/lib/dsvm/repo/apt/Packages" ]
+# The installed driver stack is in the offline repository too, for a switch back to it.
+for name in $(jq -r '.components[] | select(.kind == "apt" and .action == "install" and (.driver_kinds | length) > 0) | .name' "$lock"); do
+	check "installed $name in index.json" [ "$(jq --arg n "$name" '[.components[] | select(.name == $n and .action == "install")] | length' "$clean/var/lib/dsvm/repo/apt/index.json")" -eq 1 ]
+done
+check "the installed driver's .deb is in the repository" sh -c "ls '$clean/var/lib/dsvm/repo/apt/' | grep -q '$driver'_"
+check "offline repository signed by the image key" sh -c "chroot '$clean' gpgv --keyring /etc/dsvm/keys/offline-repo.gpg /var/lib/dsvm/repo/apt/InRelease >/dev/null 2>&1"
+check "offline sources line signed-by the image key" [ "$(jq -r .sources "$clean/var/lib/dsvm/repo/apt/index.json")" = "deb [signed-by=/etc/dsvm/keys/offline-repo.gpg] file:/var/lib/dsvm/repo/apt ./" ]
 check "cuda link" [ "$(readlink "$clean/usr/local/cuda")" = cuda-12.8 ]
 check "cudnn merged into the toolkit" [ -n "$(find "$clean/usr/local/cuda-12.8/include" -name 'cudnn*.h')" ]
 check "py312 has the CUDA torch and numpy" sh -c "chroot '$clean' /opt/dsvm/envs/py312/bin/python -m pip list --format=freeze 2>/dev/null | sort | tr '\n' ' ' | grep -q 'dsvm-sample-numpy==2.2.6 dsvm-sample-torch-cuda==2.7.1'"
