@@ -117,6 +117,36 @@ static int host_run(struct reconcile *rc, const char *const *argv)
 	return r;
 }
 
+/*
+ * While apt runs, maintainer scripts must not start services: on a booting VM a blocking
+ * `deb-systemd-invoke start` of a unit ordered after dsvm-firstboot waits for this very unit
+ * (a deadlock until the unit's timeout). policy-rc.d answering 101 forbids it; the services step
+ * starts them afterwards with --no-block. Someone else's policy-rc.d is left alone; ours, also a
+ * killed run's, is recognised by its marker line and removed.
+ */
+#define POLICY_RC_D "/usr/sbin/policy-rc.d"
+#define POLICY_MARK "# dsvm-firstboot: services start after the driver switch, not from apt"
+
+static int policy_rc_off(struct reconcile *rc)
+{
+	_cleanup_free_ char *p = in_root(rc, POLICY_RC_D), *text = NULL;
+
+	if (!p)
+		return -ENOMEM;
+	if (read_file_capped(p, 4096, &text, NULL) < 0 || !strstr(text, POLICY_MARK))
+		return 0;
+	return remove_if_there(rc, POLICY_RC_D);
+}
+
+static int policy_rc_on(struct reconcile *rc)
+{
+	int r = policy_rc_off(rc);
+
+	if (r < 0 || exists_in_root(rc, POLICY_RC_D))
+		return r < 0 ? r : 0;
+	return write_if_changed(rc, POLICY_RC_D, "#!/bin/sh\n" POLICY_MARK "\nexit 101\n", 0755);
+}
+
 static int run_in_root(struct reconcile *rc, struct step *s, const char *const *argv,
 		       char **ret_output)
 {
@@ -452,6 +482,9 @@ static int step_notice(struct reconcile *rc, struct step *s)
 	int r;
 
 	(void)s;
+	r = policy_rc_off(rc);
+	if (r < 0)
+		return r;
 	snprintf(msg, sizeof(msg),
 		 "dsvm-firstboot: switching the GPU driver stack from %s to %s (started at boot); "
 		 "GPU tools may not work until it finishes: see 'dsvm-firstboot status'",
@@ -698,10 +731,19 @@ static int step_packages(struct reconcile *rc, struct step *s)
 	int r;
 
 	(void)s;
+	r = policy_rc_on(rc);
+	if (r < 0)
+		return r;
 	t0 = reconcile_now_s();
 	r = dsvm_apt_offline_switch(rc->ctx, install, ni, remove, nr, rc->conf.program_timeout_s,
 				    &changed);
 	rc->external_s += reconcile_now_s() - t0;
+	{
+		int r2 = policy_rc_off(rc);
+
+		if (r >= 0)
+			r = r2;
+	}
 	if (r < 0)
 		return r;
 	return changed ? DSVM_STEP_DONE : DSVM_STEP_UNCHANGED;

@@ -469,7 +469,22 @@ def fabric_manager_deb(work, outdir):
               "X-Dsvm-Stands-In-For": what}
     files = {"/lib/systemd/system/nvidia-fabricmanager.service":
              fill(SAMPLE_UNIT, what="nvidia-fabricmanager.service of %s" % what)}
-    return build_deb(work, outdir, fields, files)
+    return build_deb(work, outdir, fields, files, {"postinst": fill(FM_POSTINST)})
+
+
+# As debhelper's dh_installsystemd has package scripts do: start the unit when systemd runs.
+# deb-systemd-invoke blocks until the start job is done and asks policy-rc.d first; on a
+# booting VM the unit is ordered after dsvm-firstboot, so only policy-rc.d keeps this from
+# waiting for the very switch that runs it.
+FM_POSTINST = """
+    #!/bin/sh
+    # dsvm sample payload: starts the stand-in unit as a packaged service's script would.
+    set -e
+    if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
+    	deb-systemd-invoke start nvidia-fabricmanager.service >/dev/null || true
+    fi
+    exit 0
+"""
 
 
 def check_apt_repo(repo, debs):
