@@ -17,6 +17,7 @@
 
 #define REPO_DIR "/var/lib/dsvm/repo"
 #define RECEIPTS_DIR "/var/lib/dsvm/firstboot"
+#define OFFLINE_INDEX "/var/lib/dsvm/repo/apt/index.json"
 #define ENVS_DIR "/opt/dsvm/envs"
 #define PROFILE_ENV "/etc/profile.d/dsvm-env.sh"
 #define PROFILE_LOGIN "/etc/profile.d/dsvm-login.sh"
@@ -726,11 +727,18 @@ static int step_packages(struct reconcile *rc, struct step *s)
 
 	/* A kept stack is named too: apt keeps it installed and held while the rest goes. */
 	ni += names_of_kind(&rc->kept, "apt", install + ni);
+	/* A root without the offline repository has no driver package to take away either. */
+	if (!ni && !exists_in_root(rc, OFFLINE_INDEX)) {
+		snprintf(s->note, sizeof(s->note),
+			 "no offline repository (%s) in the root: nothing "
+			 "to install or purge",
+			 OFFLINE_INDEX);
+		return DSVM_STEP_UNCHANGED;
+	}
 	bool changed = false;
 	double t0;
 	int r;
 
-	(void)s;
 	r = policy_rc_on(rc);
 	if (r < 0)
 		return r;
