@@ -50,7 +50,7 @@ int dsvm_install_catalog(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
 					      "this catalog",
 					      src, have, sha);
 		{
-			_cleanup_free_ char *host = dst ? dsvm_root_path(ctx, dst) : NULL;
+			_cleanup_free_ char *host = dst ? root_path_resolved(ctx, dst) : NULL;
 
 			if (!host || !(dir = path_dirname(host)))
 				return -ENOMEM;

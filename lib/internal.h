@@ -84,6 +84,9 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
  */
 int path_in_root(const char *root, const char *img, char **ret_host);
 
+/* path_in_root() for the context's --root; NULL when it cannot be resolved (or OOM). */
+char *root_path_resolved(const struct dsvm_ctx *ctx, const char *img);
+
 /* rm -rf, best effort, never following symlinks and with a bounded number of open fds. */
 void remove_tree(const char *path);
 

@@ -35,7 +35,7 @@ static const char *str_of(const json_t *o, const char *key)
 
 static char *in_root(struct reconcile *rc, const char *img)
 {
-	return dsvm_root_path(rc->ctx, img);
+	return root_path_resolved(rc->ctx, img);
 }
 
 static bool exists_in_root(struct reconcile *rc, const char *img)

@@ -106,8 +106,9 @@ static bool module_matches(struct dsvm_ctx *ctx, const struct dsvm_state *st, ch
 
 static bool journal_pending(struct dsvm_ctx *ctx)
 {
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_JOURNAL_DIR "/" JOURNAL_NAME ".journa"
-									 "l");
+	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_JOURNAL_DIR "/" JOURNAL_NAME ".jou"
+											      "rna"
+									     "l");
 
 	return path && access(path, F_OK) == 0;
 }
@@ -196,10 +197,11 @@ static int try_noop(struct dsvm_ctx *ctx, const struct dsvm_state *st,
 static int load_inputs(struct reconcile *rc, const struct dsvm_reconcile_options *opts)
 {
 	struct dsvm_ctx *ctx = rc->ctx;
-	_cleanup_free_ char *lock_path =
-		opts->lock_path ? strdup(opts->lock_path) : dsvm_root_path(ctx, DSVM_IMAGE_LOCK);
-	_cleanup_free_ char *catalog = opts->catalog_dir ? strdup(opts->catalog_dir)
-							 : dsvm_root_path(ctx, DSVM_IMAGE_CATALOG);
+	_cleanup_free_ char *lock_path = opts->lock_path ? strdup(opts->lock_path)
+							 : root_path_resolved(ctx, DSVM_IMAGE_LOCK);
+	_cleanup_free_ char *catalog = opts->catalog_dir
+					       ? strdup(opts->catalog_dir)
+					       : root_path_resolved(ctx, DSVM_IMAGE_CATALOG);
 	int r;
 
 	if (!lock_path || !catalog)

@@ -154,7 +154,7 @@ static int parse_kind(const json_t *o, const char *key, enum dsvm_driver_kind *r
 
 int dsvm_state_load(struct dsvm_ctx *ctx, struct dsvm_state *ret)
 {
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_STATE_PATH), *text = NULL;
+	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_STATE_PATH), *text = NULL;
 	struct dsvm_state st = {};
 	const char *bad = NULL;
 	json_t *o, *v;
@@ -233,7 +233,7 @@ int dsvm_state_to_json(const struct dsvm_state *st, char **ret)
 
 int dsvm_state_save(struct dsvm_ctx *ctx, struct dsvm_state *st)
 {
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_STATE_PATH), *text = NULL;
+	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_STATE_PATH), *text = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
 	json_t *o;
@@ -289,7 +289,7 @@ static unsigned find_attempts(const char *dir, char *name, size_t size)
 
 unsigned dsvm_attempts_get(struct dsvm_ctx *ctx)
 {
-	_cleanup_free_ char *dir = dsvm_root_path(ctx, DSVM_STATE_DIR);
+	_cleanup_free_ char *dir = root_path_resolved(ctx, DSVM_STATE_DIR);
 	char name[300];
 
 	return dir ? find_attempts(dir, name, sizeof(name)) : 0;
@@ -306,7 +306,7 @@ static int sync_dir(const char *dir)
 
 int dsvm_attempts_bump(struct dsvm_ctx *ctx)
 {
-	_cleanup_free_ char *dir = dsvm_root_path(ctx, DSVM_STATE_DIR);
+	_cleanup_free_ char *dir = root_path_resolved(ctx, DSVM_STATE_DIR);
 	_cleanup_free_ char *from = NULL, *to = NULL;
 	char name[300];
 	unsigned n;
@@ -339,7 +339,7 @@ int dsvm_attempts_bump(struct dsvm_ctx *ctx)
 
 int dsvm_attempts_clear(struct dsvm_ctx *ctx)
 {
-	_cleanup_free_ char *dir = dsvm_root_path(ctx, DSVM_STATE_DIR);
+	_cleanup_free_ char *dir = root_path_resolved(ctx, DSVM_STATE_DIR);
 	char name[300];
 
 	if (!dir)
@@ -383,7 +383,7 @@ static bool parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *ret)
 
 int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *ret)
 {
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_FIRSTBOOT_CONF), *text = NULL;
+	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_FIRSTBOOT_CONF), *text = NULL;
 	struct dsvm_firstboot_conf c = { .max_attempts = 3,
 					 .reboot = DSVM_REBOOT_NEVER,
 					 .deadline_s = 900,
@@ -455,7 +455,7 @@ int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *r
 
 int dsvm_root_lock(struct dsvm_ctx *ctx, bool wait)
 {
-	_cleanup_free_ char *path = dsvm_root_path(ctx, DSVM_ROOT_LOCK), *dir = NULL;
+	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_ROOT_LOCK), *dir = NULL;
 	int fd, r;
 
 	if (!path || !(dir = path_dirname(path)))
