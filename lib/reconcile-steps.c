@@ -1223,7 +1223,6 @@ static int step_health(struct reconcile *rc, struct step *s)
 	const struct dsvm_size_info *size = rc->choice.size;
 	char loaded[64];
 
-	rc->final = DSVM_RESULT_OK;
 	if (rc->mode == DSVM_DRIVER_NONE)
 		return DSVM_STEP_UNCHANGED;
 	if (size && size->pci_gpus && pci_gpus(rc) != size->pci_gpus) {
@@ -1240,7 +1239,6 @@ static int step_health(struct reconcile *rc, struct step *s)
 		return dsvm_set_error(rc->ctx, -EIO, "%s", s->note);
 	}
 	if (!rc->modules_loaded) {
-		rc->final = DSVM_RESULT_PENDING;
 		snprintf(s->note, sizeof(s->note),
 			 "GPU count and services as the size says; the module version is checked "
 			 "once the module is loaded (next boot)");
@@ -1258,11 +1256,19 @@ static int step_health(struct reconcile *rc, struct step *s)
 
 static int step_record(struct reconcile *rc, struct step *s)
 {
-	enum dsvm_state_result result = rc->result == DSVM_RESULT_OK ? rc->final : rc->result;
+	/*
+	 * Decided here, not by the health step: a run resumed after a kill skips the steps the
+	 * killed one finished. A module this run did not load is checked on the next boot.
+	 */
+	bool pending = rc->mode != DSVM_DRIVER_NONE && !rc->modules_loaded;
+	enum dsvm_state_result result = rc->result != DSVM_RESULT_OK ? rc->result
+					: pending		     ? DSVM_RESULT_PENDING
+								     : DSVM_RESULT_OK;
 	char msg[1280] = "";
 	int r;
 
 	(void)s;
+	rc->final = result;
 	r = reconcile_record(rc, result, rc->reason);
 	if (r < 0)
 		return r;

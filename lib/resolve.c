@@ -1057,7 +1057,8 @@ static json_t *stacks_json(const struct resolution *main_res, const struct resol
 			json_decref(list);
 			continue;
 		}
-		json_array_foreach(components, k, c) {
+		json_array_foreach(components, k, c)
+		{
 			const char *name = json_string_value(json_object_get(c, "name"));
 
 			for (size_t i = 0; i < res->n; i++) {
@@ -1066,23 +1067,24 @@ static json_t *stacks_json(const struct resolution *main_res, const struct resol
 				if (!ch->chosen || !ch->c->stage || !streq(ch->c->name, name))
 					continue;
 				json_array_append_new(
-					list, json_pack("{s:s, s:s, s:o*, s:s}", "name", name,
-							"kind", component_kind_to_string(ch->c->kind),
-							"when", open_when_json(ch->c), "remove",
-							removal_of(ch->c->kind)));
+					list,
+					json_pack("{s:s, s:s, s:o*, s:s}", "name", name, "kind",
+						  component_kind_to_string(ch->c->kind), "when",
+						  open_when_json(ch->c), "remove",
+						  removal_of(ch->c->kind)));
 			}
 		}
 		json_array_append_new(
-			stacks,
-			json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:b, s:o}", "driver_kind",
-				  dsvm_driver_kind_to_string(res->t.driver_kind), "branch",
-				  d->eff.driver.branch, "version", d->eff.version, "driver_component",
-				  d->c->name, "cuda_max", res->cuda_max[0] ? res->cuda_max : NULL,
-				  "installed",
-				  main_res->driver && main_res->t.driver_kind == res->t.driver_kind &&
-					  streq(main_res->driver->eff.driver.branch,
-						d->eff.driver.branch),
-				  "components", list));
+			stacks, json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:b, s:o}", "driver_kind",
+					  dsvm_driver_kind_to_string(res->t.driver_kind), "branch",
+					  d->eff.driver.branch, "version", d->eff.version,
+					  "driver_component", d->c->name, "cuda_max",
+					  res->cuda_max[0] ? res->cuda_max : NULL, "installed",
+					  main_res->driver &&
+						  main_res->t.driver_kind == res->t.driver_kind &&
+						  streq(main_res->driver->eff.driver.branch,
+							d->eff.driver.branch),
+					  "components", list));
 	}
 	return stacks;
 }
@@ -1191,8 +1193,8 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
  * fabric left open: after a resize to a size with NVSwitch the same kind needs what the build
  * machine did not (fabric manager), and the lock must say what applies only there.
  */
-static bool stack_seen(const struct resolution *staged, size_t n_staged,
-		       enum dsvm_driver_kind kind, const char *branch)
+static bool stack_seen(const struct resolution *staged, size_t n_staged, enum dsvm_driver_kind kind,
+		       const char *branch)
 {
 	for (size_t i = 0; i < n_staged; i++)
 		if (staged[i].t.driver_kind == kind && streq(staged[i].t.driver_branch, branch))
