@@ -72,9 +72,13 @@ static void print_summary(const struct printer *p, const struct dsvm_reconcile_s
 		       s->branch[0] ? " " : "", s->branch, s->reason);
 		return;
 	}
-	printf("%s%s: %s -> %s%s%s%s%s\n  machine: %s\n  why: %s\n", p->plan_only ? "plan, " : "",
-	       dsvm_reconcile_outcome_to_string(s->outcome), from, to, s->branch[0] ? " " : "",
-	       s->branch, s->version[0] ? " " : "", s->version, s->fingerprint, s->reason);
+	printf("%s: %s -> %s%s%s%s%s\n  machine: %s\n  why: %s\n",
+	       p->plan_only ? (s->outcome == DSVM_RECONCILE_CONVERGED
+				       ? "plan"
+				       : dsvm_reconcile_outcome_to_string(s->outcome))
+			    : dsvm_reconcile_outcome_to_string(s->outcome),
+	       from, to, s->branch[0] ? " " : "", s->branch, s->version[0] ? " " : "", s->version,
+	       s->fingerprint, s->reason);
 	if (s->attempts)
 		printf("  failed attempts: %u\n", s->attempts);
 	if (s->reboot_needed)
