@@ -1169,8 +1169,8 @@ static int step_cdi(struct reconcile *rc, struct step *s)
 		return DSVM_STEP_NOT_PERFORMED;
 	}
 	{
-		const char *argv[] = { "/usr/bin/nvidia-ctk", "cdi", "generate",
-				       "--output=" CDI_SPEC, NULL };
+		static const char output[] = "--output=" CDI_SPEC;
+		const char *argv[] = { "/usr/bin/nvidia-ctk", "cdi", "generate", output, NULL };
 
 		r = run_in_root(rc, s, argv, NULL);
 	}

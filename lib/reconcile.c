@@ -107,7 +107,7 @@ static bool module_matches(struct dsvm_ctx *ctx, const struct dsvm_state *st, ch
 static bool journal_pending(struct dsvm_ctx *ctx)
 {
 	_cleanup_free_ char *path = root_path_resolved(ctx, DSVM_JOURNAL_DIR "/" JOURNAL_NAME ".jou"
-											      "rna"
+									     "rna"
 									     "l");
 
 	return path && access(path, F_OK) == 0;

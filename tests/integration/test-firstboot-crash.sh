@@ -64,7 +64,10 @@ ok=0
 total_steps=0
 base=$work/base0
 i=0
-for switch in a100-pcie:a10-grid a10-grid:mi300x; do
+# Under the sanitizer build (the suite's second run) the first switch is enough.
+switches="a100-pcie:a10-grid a10-grid:mi300x"
+[ -z "${DSVM_SANITIZED:-}" ] || switches=a100-pcie:a10-grid
+for switch in $switches; do
 	from=${switch%%:*}
 	to=${switch#*:}
 	i=$((i + 1))
@@ -113,4 +116,4 @@ for switch in a100-pcie:a10-grid a10-grid:mi300x; do
 	base=$start
 done
 [ "$fail" -eq 0 ] || { echo "firstboot crash: $fail failures"; exit 1; }
-echo "T1 firstboot: $ok/$points crash points over $total_steps steps of 2 switches end in the uninterrupted tree; a further run changes nothing"
+echo "T1 firstboot: $ok/$points crash points over $total_steps steps of $(echo $switches | wc -w) switches end in the uninterrupted tree; a further run changes nothing"
