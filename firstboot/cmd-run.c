@@ -32,7 +32,6 @@ static const char usage_text[] =
 	"  reboot=never          or auto: reboot when an old module is busy (never by default)\n"
 	"  deadline_s=900        the whole run; a step past it fails the attempt\n"
 	"  program_timeout_s=600 each external program (apt, runfiles, depmod)\n"
-	"  hold_kernel=yes       the image holds its kernel packages (set by the builder)\n"
 	"\n"
 	"Exit status: 0 nothing to do, converged, or a deliberate CPU mode (fallback after too\n"
 	"many failed boots, or Secure Boot refusing the kind's module: see 'status'); 1 a step or\n"

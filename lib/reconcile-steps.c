@@ -1267,7 +1267,6 @@ static int step_record(struct reconcile *rc, struct step *s)
 	char msg[1280] = "";
 	int r;
 
-	(void)s;
 	rc->final = result;
 	r = reconcile_record(rc, result, rc->reason);
 	if (r < 0)
@@ -1283,5 +1282,19 @@ static int step_record(struct reconcile *rc, struct step *s)
 			 "module is still loaded)",
 			 dsvm_driver_kind_to_string(rc->mode));
 	r = reconcile_login_message(rc->ctx, msg);
-	return r < 0 ? r : DSVM_STEP_DONE;
+	if (r < 0)
+		return r;
+	/* reboot=auto: an old module was busy; the reboot finishes the switch (live only). */
+	if (rc->reboot_needed && rc->conf.reboot == DSVM_REBOOT_AUTO && rc->live_systemd) {
+		const char *argv[] = { systemctl_path(), "reboot", "--no-block", NULL };
+
+		if (host_run(rc, argv) != 0)
+			snprintf(s->note, sizeof(s->note),
+				 "reboot=auto: cannot ask for a reboot: %s",
+				 dsvm_ctx_get_error(rc->ctx));
+		else
+			snprintf(s->note, sizeof(s->note),
+				 "reboot=auto: rebooting to finish the switch");
+	}
+	return DSVM_STEP_DONE;
 }

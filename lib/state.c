@@ -387,8 +387,7 @@ int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *r
 	struct dsvm_firstboot_conf c = { .max_attempts = 3,
 					 .reboot = DSVM_REBOOT_NEVER,
 					 .deadline_s = 900,
-					 .program_timeout_s = 600,
-					 .hold_kernel = true };
+					 .program_timeout_s = 600 };
 	unsigned lineno = 0;
 	char *save = NULL;
 	int r;
@@ -417,7 +416,7 @@ int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *r
 		if (!eq)
 			return dsvm_set_error(ctx, -EBADMSG,
 					      "%s:%u: '%s' is not key=value (keys: max_attempts, "
-					      "reboot, deadline_s, program_timeout_s, hold_kernel)",
+					      "reboot, deadline_s, program_timeout_s)",
 					      path, lineno, key);
 		*eq = '\0';
 		value = trim(eq + 1);
@@ -431,22 +430,17 @@ int dsvm_firstboot_conf_load(struct dsvm_ctx *ctx, struct dsvm_firstboot_conf *r
 		else if (streq(key, "reboot")) {
 			ok = streq(value, "never") || streq(value, "auto");
 			c.reboot = streq(value, "auto") ? DSVM_REBOOT_AUTO : DSVM_REBOOT_NEVER;
-		} else if (streq(key, "hold_kernel")) {
-			ok = streq(value, "yes") || streq(value, "no");
-			c.hold_kernel = streq(value, "yes");
 		} else
 			return dsvm_set_error(ctx, -EBADMSG,
 					      "%s:%u: unknown key '%s' (keys: max_attempts, "
 					      "reboot, "
-					      "deadline_s, program_timeout_s, hold_kernel)",
+					      "deadline_s, program_timeout_s)",
 					      path, lineno, key);
 		if (!ok)
 			return dsvm_set_error(ctx, -EBADMSG,
 					      "%s:%u: bad value '%s' for '%s' (max_attempts 1-100; "
-					      "reboot "
-					      "never|auto; deadline_s 10-86400; program_timeout_s "
-					      "1-86400; "
-					      "hold_kernel yes|no)",
+					      "reboot never|auto; deadline_s 10-86400; "
+					      "program_timeout_s 1-86400)",
 					      path, lineno, value, key);
 	}
 	*ret = c;

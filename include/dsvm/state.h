@@ -117,7 +117,6 @@ struct dsvm_firstboot_conf {
 	enum dsvm_reboot_policy reboot; /* default never */
 	unsigned deadline_s;		/* the whole run; default 900 */
 	unsigned program_timeout_s;	/* each external program; default 600 */
-	bool hold_kernel;		/* the builder holds the kernel packages; default true */
 };
 
 /*
