@@ -189,3 +189,14 @@ int dsvm_exit_code(int r)
 		return DSVM_EXIT_FAILURE;
 	}
 }
+
+char *root_path_resolved(const struct dsvm_ctx *ctx, const char *img)
+{
+	char *host = NULL;
+	int r = path_in_root(dsvm_ctx_get_root(ctx), img, &host);
+
+	/* A root that does not exist yet has no link to follow: its path is the plain join. */
+	if (r == -ENOENT)
+		return dsvm_root_path(ctx, img);
+	return r < 0 ? NULL : host;
+}

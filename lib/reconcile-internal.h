@@ -79,6 +79,9 @@ struct reconcile {
 	char summary_reason[768];
 };
 
+/* A short sysfs or procfs value under --sysroot, newline dropped; "" when absent. */
+void reconcile_read_sys(struct dsvm_ctx *ctx, const char *path, char *buf, size_t size);
+
 /* CLOCK_MONOTONIC in seconds. */
 double reconcile_now_s(void);
 

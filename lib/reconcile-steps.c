@@ -179,6 +179,77 @@ static int systemctl_live(struct reconcile *rc, const char *verb, const char *un
 	return host_run(rc, argv);
 }
 
+/* --- shared with the run (lib/reconcile.c) --------------------------------------------------- */
+
+/* A short sysfs or procfs value under --sysroot, trailing newline dropped; "" when absent. */
+void reconcile_read_sys(struct dsvm_ctx *ctx, const char *path, char *buf, size_t size)
+{
+	_cleanup_free_ char *full = dsvm_sysroot_path(ctx, path), *text = NULL;
+
+	buf[0] = '\0';
+	if (!full || read_file_capped(full, 4096, &text, NULL) < 0)
+		return;
+	text[strcspn(text, "\n")] = '\0';
+	snprintf(buf, size, "%s", text);
+}
+
+const char *reconcile_module_of(enum dsvm_driver_kind kind)
+{
+	switch (dsvm_driver_kind_vendor(kind)) {
+	case DSVM_VENDOR_NVIDIA:
+		return "nvidia";
+	case DSVM_VENDOR_AMD:
+		return "amdgpu";
+	default:
+		return NULL;
+	}
+}
+
+void reconcile_loaded_version(struct dsvm_ctx *ctx, enum dsvm_driver_kind kind, char *buf,
+			      size_t size)
+{
+	const char *module = reconcile_module_of(kind);
+	char path[128];
+
+	buf[0] = '\0';
+	if (!module)
+		return;
+	snprintf(path, sizeof(path), "/sys/module/%s/version", module);
+	reconcile_read_sys(ctx, path, buf, size);
+}
+
+double reconcile_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int reconcile_record(struct reconcile *rc, enum dsvm_state_result result, const char *reason)
+{
+	/*
+	 * A failed run records the stack it started from: the next run then plans the same
+	 * switch again (same journal), and the old stack's removal is never forgotten.
+	 */
+	bool failed = result == DSVM_RESULT_FAILED;
+	struct dsvm_state st = {
+		.has_fingerprint = true,
+		.fp = rc->fp,
+		.kind = failed ? rc->from : rc->disk_kind,
+		.mode = failed ? rc->from : rc->mode,
+		.result = result,
+		.reboot_needed = rc->reboot_needed,
+	};
+
+	snprintf(st.branch, sizeof(st.branch), "%s", failed ? rc->from_branch : rc->disk_branch);
+	snprintf(st.version, sizeof(st.version), "%s",
+		 failed ? rc->from_version : rc->disk_version);
+	snprintf(st.reason, sizeof(st.reason), "%s", reason);
+	snprintf(st.boot_id, sizeof(st.boot_id), "%s", rc->boot_id);
+	return dsvm_state_save(rc->ctx, &st);
+}
+
 /* --- the plan ------------------------------------------------------------------------------ */
 
 static bool item_in(const struct item_list *l, const char *name)

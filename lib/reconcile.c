@@ -42,43 +42,6 @@ const char *dsvm_step_outcome_to_string(enum dsvm_step_outcome o)
 
 /* --- reading the machine ------------------------------------------------------------------ */
 
-/* A short sysfs or procfs value under --sysroot, trailing newline dropped; "" when absent. */
-static void read_sys_value(struct dsvm_ctx *ctx, const char *path, char *buf, size_t size)
-{
-	_cleanup_free_ char *full = dsvm_sysroot_path(ctx, path), *text = NULL;
-
-	buf[0] = '\0';
-	if (!full || read_file_capped(full, 4096, &text, NULL) < 0)
-		return;
-	text[strcspn(text, "\n")] = '\0';
-	snprintf(buf, size, "%s", text);
-}
-
-const char *reconcile_module_of(enum dsvm_driver_kind kind)
-{
-	switch (dsvm_driver_kind_vendor(kind)) {
-	case DSVM_VENDOR_NVIDIA:
-		return "nvidia";
-	case DSVM_VENDOR_AMD:
-		return "amdgpu";
-	default:
-		return NULL;
-	}
-}
-
-void reconcile_loaded_version(struct dsvm_ctx *ctx, enum dsvm_driver_kind kind, char *buf,
-			      size_t size)
-{
-	const char *module = reconcile_module_of(kind);
-	char path[128];
-
-	buf[0] = '\0';
-	if (!module)
-		return;
-	snprintf(path, sizeof(path), "/sys/module/%s/version", module);
-	read_sys_value(ctx, path, buf, size);
-}
-
 /* Healthy as recorded: CPU mode, or the mode's module loaded at the recorded version. */
 static bool module_matches(struct dsvm_ctx *ctx, const struct dsvm_state *st, char *why,
 			   size_t size)
@@ -119,14 +82,6 @@ static bool path_is_slash(const char *p)
 }
 
 /* --- the run --------------------------------------------------------------------------------- */
-
-double reconcile_now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void fill_summary(struct dsvm_reconcile_summary *sum, const struct dsvm_state *st,
 			 enum dsvm_reconcile_outcome o, const struct dsvm_fingerprint *fp)
@@ -296,30 +251,6 @@ static void decide_mode(struct reconcile *rc)
 	}
 }
 
-int reconcile_record(struct reconcile *rc, enum dsvm_state_result result, const char *reason)
-{
-	/*
-	 * A failed run records the stack it started from: the next run then plans the same
-	 * switch again (same journal), and the old stack's removal is never forgotten.
-	 */
-	bool failed = result == DSVM_RESULT_FAILED;
-	struct dsvm_state st = {
-		.has_fingerprint = true,
-		.fp = rc->fp,
-		.kind = failed ? rc->from : rc->disk_kind,
-		.mode = failed ? rc->from : rc->mode,
-		.result = result,
-		.reboot_needed = rc->reboot_needed,
-	};
-
-	snprintf(st.branch, sizeof(st.branch), "%s", failed ? rc->from_branch : rc->disk_branch);
-	snprintf(st.version, sizeof(st.version), "%s",
-		 failed ? rc->from_version : rc->disk_version);
-	snprintf(st.reason, sizeof(st.reason), "%s", reason);
-	snprintf(st.boot_id, sizeof(st.boot_id), "%s", rc->boot_id);
-	return dsvm_state_save(rc->ctx, &st);
-}
-
 static void report(struct reconcile *rc, const struct step *s, unsigned k, enum dsvm_step_outcome o,
 		   double seconds)
 {
@@ -472,7 +403,7 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 	if (r < 0)
 		goto out;
 	dsvm_fingerprint_from_hw(rc.hw, &rc.fp);
-	read_sys_value(ctx, "/proc/sys/kernel/random/boot_id", rc.boot_id, sizeof(rc.boot_id));
+	reconcile_read_sys(ctx, "/proc/sys/kernel/random/boot_id", rc.boot_id, sizeof(rc.boot_id));
 	r = dsvm_state_load(ctx, &rc.state);
 	if (r >= 0)
 		rc.has_state = true;

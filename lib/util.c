@@ -595,14 +595,3 @@ void remove_tree(const char *path)
 	nftw(path, make_removable, 16, FTW_PHYS);
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
-
-char *root_path_resolved(const struct dsvm_ctx *ctx, const char *img)
-{
-	char *host = NULL;
-	int r = path_in_root(dsvm_ctx_get_root(ctx), img, &host);
-
-	/* A root that does not exist yet has no link to follow: its path is the plain join. */
-	if (r == -ENOENT)
-		return dsvm_root_path(ctx, img);
-	return r < 0 ? NULL : host;
-}
