@@ -29,6 +29,11 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "skip: apt runs chrooted into a debootstrap root: needs root"; exit 77; }
 start=$(date +%s)
 work=$(mktemp -d)
+# The signing home is made under TMPDIR: this test's own, so "none left" speaks of this run only,
+# not of another run on the machine killed mid-signing.
+TMPDIR=$work/tmp
+mkdir -p "$TMPDIR"
+export TMPDIR
 testhttpd_pid=
 trap '[ -z "$testhttpd_pid" ] || kill "$testhttpd_pid" 2>/dev/null; rm -rf "$work"' EXIT
 . "$top/tests/tools/testhttpd.sh"
