@@ -11,7 +11,7 @@ CC       ?= cc
 CLANG    ?= clang
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS      = yaml-0.1 jansson libcurl openssl libarchive blkid
+PKGS      = yaml-0.1 jansson libcurl openssl libarchive blkid liblzma
 
 WARNINGS  = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wvla -Wwrite-strings
@@ -42,7 +42,7 @@ BINS      := $(BUILD)/dsvm-build $(BUILD)/dsvm-firstboot
 
 # Debian 12 packages for building, testing and benchmarking (DESIGN.md "Dependencies").
 DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-openssl-dev \
-               libssl-dev libarchive-dev libblkid-dev libcmocka-dev clang clang-format \
+               libssl-dev libarchive-dev liblzma-dev libblkid-dev libcmocka-dev clang clang-format \
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
                e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils \
                strace debootstrap apt-utils gnupg dpkg-dev python3-venv systemd-container \
