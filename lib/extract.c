@@ -14,6 +14,7 @@
 
 #include "dsvm/extract.h"
 #include "internal.h"
+#include "xz-stream.h"
 
 /* Links followed while resolving a symlink target, as the kernel's MAXSYMLINKS. */
 #define MAX_LINK_HOPS 40
@@ -788,32 +789,19 @@ static int extract_from(struct dsvm_extract *ex, const char *archive, struct arc
 	return r;
 }
 
-int dsvm_extract_file(struct dsvm_extract *ex, const char *path)
-{
-	struct archive *in;
-	int r = check_usable(ex);
-
-	if (r < 0)
-		return r;
-	in = reader_new();
-	if (!in)
-		return -ENOMEM;
-	return extract_from(ex, path, in, archive_read_open_filename(in, path, READ_BLOCK));
-}
-
 struct stream {
-	dsvm_extract_read_fn fn;
-	void *userdata;
+	struct xz_reader *xz; /* the caller's reader, .xz decoded in parallel (xz-stream.h) */
 	unsigned char buf[READ_BLOCK];
 };
 
 static la_ssize_t stream_read(struct archive *a, void *userdata, const void **ret_buf)
 {
 	struct stream *s = userdata;
-	ssize_t n = s->fn(s->userdata, s->buf, sizeof(s->buf));
+	ssize_t n = xz_reader_read(s->xz, s->buf, sizeof(s->buf));
 
 	if (n < 0) {
-		archive_set_error(a, (int)-n, "reading the stream failed: %s", strerror((int)-n));
+		archive_set_error(a, (int)-n, "reading the stream failed: %s",
+				  xz_reader_error(s->xz, (int)n));
 		return -1;
 	}
 	*ret_buf = s->buf;
@@ -831,13 +819,50 @@ int dsvm_extract_stream(struct dsvm_extract *ex, const char *name, dsvm_extract_
 		return r;
 	s = calloc(1, sizeof(*s));
 	in = reader_new();
-	if (!s || !in) {
+	if (s)
+		s->xz = xz_reader_new(read_fn, userdata);
+	if (!s || !s->xz || !in) {
 		archive_read_free(in);
+		if (s)
+			xz_reader_free(s->xz);
 		return -ENOMEM;
 	}
-	s->fn = read_fn;
-	s->userdata = userdata;
-	return extract_from(ex, name, in, archive_read_open(in, s, NULL, stream_read, NULL));
+	r = extract_from(ex, name, in, archive_read_open(in, s, NULL, stream_read, NULL));
+	xz_reader_free(s->xz);
+	return r;
+}
+
+static ssize_t fd_read(void *userdata, void *buf, size_t size)
+{
+	ssize_t n;
+
+	do
+		n = read(*(int *)userdata, buf, size);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+int dsvm_extract_file(struct dsvm_extract *ex, const char *path)
+{
+	_cleanup_close_ int fd = -1;
+	unsigned char head[6];
+	struct archive *in;
+	int r = check_usable(ex);
+
+	if (r < 0)
+		return r;
+	/*
+	 * .xz, by its magic, goes through the threaded decoder; everything else is read as
+	 * libarchive reads files (seeking, for a zip whose directory is at its end).
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+	    xz_is_magic(head, sizeof(head)))
+		return dsvm_extract_stream(ex, path, fd_read, &fd);
+	in = reader_new();
+	if (!in)
+		return -ENOMEM;
+	return extract_from(ex, path, in, archive_read_open_filename(in, path, READ_BLOCK));
 }
 
 int dsvm_extract_commit(struct dsvm_extract *ex, const char *dest)

@@ -39,6 +39,11 @@ struct xz_reader {
 	unsigned char in[IN_BLOCK];
 };
 
+bool xz_is_magic(const void *buf, size_t size)
+{
+	return size >= sizeof(xz_magic) && memcmp(buf, xz_magic, sizeof(xz_magic)) == 0;
+}
+
 struct xz_reader *xz_reader_new(dsvm_extract_read_fn read_fn, void *userdata)
 {
 	struct xz_reader *xr = calloc(1, sizeof(*xr));
@@ -145,7 +150,7 @@ static ssize_t peek(struct xz_reader *xr)
 			return n;
 		have += (size_t)n;
 	}
-	if (have == sizeof(xz_magic) && memcmp(xr->in, xz_magic, sizeof(xz_magic)) == 0) {
+	if (xz_is_magic(xr->in, have)) {
 		int r = start_decoder(xr);
 
 		if (r < 0)
@@ -228,10 +233,10 @@ static ssize_t read_xz(struct xz_reader *xr, void *buf, size_t size)
 		if (ret != LZMA_OK)
 			return fail(xr, -EBADMSG,
 				    ".xz: %s, near compressed byte %" PRIu64 " (decoded byte "
-									     "%" PRIu64 "); fetch "
-											"the "
-											"archive "
-											"again or "
+				    "%" PRIu64 "); fetch "
+				    "the "
+				    "archive "
+				    "again or "
 				    "check its source",
 				    lzma_words(ret), (uint64_t)s->total_in, (uint64_t)s->total_out);
 	}

@@ -32,6 +32,9 @@
 
 struct xz_reader;
 
+/* Whether buf (size bytes) starts with the magic of an .xz stream. */
+bool xz_is_magic(const void *buf, size_t size);
+
 /* Wrap read_fn (which keeps its own meaning: bytes, 0 at the end, -errno). NULL on OOM. */
 struct xz_reader *xz_reader_new(dsvm_extract_read_fn read_fn, void *userdata);
 
