@@ -7,6 +7,7 @@
 
 #include "dsvm/prepare.h"
 #include "internal.h"
+#include "xz-stream.h"
 
 /* Each of an item's two buffers: enough to ride out bursts on either side. */
 #define RING_SIZE (2u << 20)
@@ -153,6 +154,7 @@ struct stream {
 	struct ring plain; /* decompressed: the archive itself */
 	struct dsvm_extract *ex;
 	const char *name;
+	struct xz_reader *xz; /* "in" as the decompression reads it: .xz decoded in parallel */
 	pthread_t decoder;
 	pthread_t extractor;
 	int decode_r;
@@ -167,10 +169,12 @@ struct stream {
 static la_ssize_t in_read(struct archive *a, void *userdata, const void **ret_buf)
 {
 	struct stream *st = userdata;
-	ssize_t n = ring_read(&st->in, st->in_buf, sizeof(st->in_buf));
+	ssize_t n = xz_reader_read(st->xz, st->in_buf, sizeof(st->in_buf));
 
 	if (n < 0) {
-		archive_set_error(a, (int)-n, "the transfer stopped");
+		archive_set_error(a, (int)-n, "%s",
+				  n == -EBADMSG ? xz_reader_error(st->xz, (int)n)
+						: "the transfer stopped");
 		return -1;
 	}
 	*ret_buf = st->in_buf;
@@ -211,7 +215,8 @@ static void *decode_main(void *userdata)
 	struct archive *a = archive_read_new();
 	int r = -ENOMEM;
 
-	if (a) {
+	st->xz = xz_reader_new(ring_read, &st->in);
+	if (a && st->xz) {
 		/* The filters payloads use, as extract.c's; never the external programs. */
 		archive_read_support_filter_gzip(a);
 		archive_read_support_filter_xz(a);
@@ -223,8 +228,10 @@ static void *decode_main(void *userdata)
 		if (r == -EBADMSG)
 			snprintf(st->decode_error, sizeof(st->decode_error), "%s",
 				 archive_error_string(a) ? archive_error_string(a) : "damaged");
-		archive_read_free(a);
 	}
+	archive_read_free(a);
+	xz_reader_free(st->xz); /* joins the decoder's workers */
+	st->xz = NULL;
 	st->decode_r = r;
 	ring_close(&st->plain, r < 0 ? -ECANCELED : 0);
 	ring_reader_done(&st->in);
