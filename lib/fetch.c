@@ -8,8 +8,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "dsvm/fetch.h"
 #include "internal.h"
@@ -251,7 +249,7 @@ struct job {
 	uint64_t due_ms;
 	struct dsvm_fetch_sink sink;
 	struct cache_sink cache;
-	EVP_MD_CTX *md;
+	struct sha256 *md;
 	uint64_t cap;
 	CURL *easy;
 	long status; /* status line of the response being received */
@@ -408,7 +406,7 @@ static int job_feed(void *userdata, const void *buf, size_t size)
 	uint64_t at = j->feed_at;
 	size_t skip;
 
-	if (EVP_DigestUpdate(j->md, buf, size) != 1)
+	if (sha256_update(j->md, buf, size) < 0)
 		return -EIO;
 	j->feed_at += size;
 	if (j->feed_at <= j->tee_pos)
@@ -426,7 +424,7 @@ static int sink_restart(struct job *j, uint64_t max_keep, uint64_t *ret_offset)
 	uint64_t offset = 0;
 	int r;
 
-	if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
+	if (sha256_restart(j->md) < 0)
 		return -EIO;
 	j->feed_at = 0;
 	r = j->sink.ops->restart(j->sink.userdata, max_keep, job_feed, j, &offset);
@@ -456,21 +454,6 @@ static int hex_decode32(const char *hex, unsigned char out[32])
 		out[i] = (unsigned char)v;
 	}
 	return 0;
-}
-
-/* Finish a copy of the running digest, so it can be checked without ending it. */
-static int digest_peek(EVP_MD_CTX *md, unsigned char out[32])
-{
-	EVP_MD_CTX *copy = EVP_MD_CTX_new();
-	unsigned int len = 0;
-	int ok;
-
-	if (!copy)
-		return -ENOMEM;
-	ok = EVP_MD_CTX_copy_ex(copy, md) == 1 && EVP_DigestFinal_ex(copy, out, &len) == 1 &&
-	     len == 32;
-	EVP_MD_CTX_free(copy);
-	return ok ? 0 : -EIO;
 }
 
 static int job_fail(struct job *j, int r, const char *fmt, ...)
@@ -520,7 +503,7 @@ static int job_restart(struct job *j)
 	j->from_zero = false;
 	j->offset = j->have = offset;
 	if (offset > 0 && (j->item->size == 0 || offset == j->item->size) &&
-	    digest_peek(j->md, got) == 0 && CRYPTO_memcmp(got, j->want, 32) == 0)
+	    sha256_peek(j->md, got) == 0 && sha256_equal(got, j->want))
 		return 1;
 	if (offset > 0 && j->item->size && offset >= j->item->size) {
 		/* Complete but wrong: the kept bytes are bad, fetch them again. */
@@ -724,7 +707,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 				      "'%s' sent more than %" PRIu64 " bytes (%s); refused",
 				      job_source(j), j->cap,
 				      j->item->size ? "the size in the lock" : "the 8 GiB cap");
-	if (EVP_DigestUpdate(j->md, buf, len) != 1)
+	if (sha256_update(j->md, buf, len) < 0)
 		return abort_transfer(j, -EIO, false, "SHA-256 failed");
 	r = job_write(j, buf, len);
 	if (r < 0)
@@ -918,7 +901,6 @@ static void job_done(struct job *j, CURLcode rc)
 {
 	unsigned attempts = j->f->o->attempts ?: 4;
 	unsigned char got[32];
-	unsigned int len = 0;
 	bool transient = false;
 	char hex[65];
 	int r = 0;
@@ -928,9 +910,9 @@ static void job_done(struct job *j, CURLcode rc)
 		check_response(j); /* an empty body never reached write_cb */
 	if (rc != CURLE_OK || j->abort_r < 0) {
 		r = classify(j, rc, &transient);
-	} else if (EVP_DigestFinal_ex(j->md, got, &len) != 1 || len != 32) {
+	} else if (sha256_final(j->md, got) < 0) {
 		r = job_fail(j, -EIO, "SHA-256 failed");
-	} else if (CRYPTO_memcmp(got, j->want, 32) != 0) {
+	} else if (!sha256_equal(got, j->want)) {
 		hex_encode(got, 32, hex);
 		r = job_fail(j, -EBADMSG,
 			     "hash mismatch for '%s': expected %s, got %s; the download was "
@@ -996,7 +978,7 @@ static int file_matches(const char *path, const unsigned char want[32])
 		return r;
 	if (hex_decode32(hex, got) < 0)
 		return -EIO;
-	return CRYPTO_memcmp(got, want, 32) == 0;
+	return sha256_equal(got, want);
 }
 
 /*
@@ -1007,7 +989,6 @@ static int job_read_fd(struct job *j, int fd, const char *path, bool with_sink,
 		       unsigned char got[32])
 {
 	unsigned char buf[COPY_BLOCK];
-	unsigned int len = 0;
 	int r;
 
 	for (;;) {
@@ -1023,14 +1004,14 @@ static int job_read_fd(struct job *j, int fd, const char *path, bool with_sink,
 			return job_fail(j, -EFBIG,
 					"'%s' is larger than the %" PRIu64 " bytes allowed", path,
 					j->cap);
-		if (EVP_DigestUpdate(j->md, buf, (size_t)n) != 1)
+		if (sha256_update(j->md, buf, (size_t)n) < 0)
 			return job_fail(j, -EIO, "SHA-256 failed");
 		r = with_sink ? job_write(j, buf, (size_t)n) : tee_write(j, buf, (size_t)n);
 		if (r < 0)
 			return job_fail(j, r, "cannot copy '%s': %s", path, strerror(-r));
 		j->have += (uint64_t)n;
 	}
-	if (EVP_DigestFinal_ex(j->md, got, &len) != 1 || len != 32)
+	if (sha256_final(j->md, got) < 0)
 		return job_fail(j, -EIO, "SHA-256 failed");
 	return 0;
 }
@@ -1052,7 +1033,7 @@ static int copy_local(struct job *j)
 	r = job_read_fd(j, fd, path, true, got);
 	if (r < 0)
 		return r;
-	if (CRYPTO_memcmp(got, j->want, 32) != 0) {
+	if (!sha256_equal(got, j->want)) {
 		hex_encode(got, 32, hex);
 		return job_fail(j, -EBADMSG,
 				"hash mismatch for '%s': expected %s, got %s; the file changed "
@@ -1091,8 +1072,7 @@ static int job_init(struct fetcher *f, struct job *j, const struct dsvm_fetch_it
 			       bad);
 		return -EINVAL;
 	}
-	j->md = EVP_MD_CTX_new();
-	if (!j->md)
+	if (sha256_new(&j->md) < 0)
 		return -ENOMEM;
 	if (item->sink) {
 		j->sink = *item->sink;
@@ -1142,7 +1122,7 @@ static void job_free(struct job *j)
 	free(j->cache.final);
 	free(j->abort_msg);
 	free(j->error);
-	EVP_MD_CTX_free(j->md);
+	sha256_free(j->md);
 }
 
 /*
@@ -1160,12 +1140,12 @@ static int tee_cached(struct job *j)
 		return 0;
 	if (fd < 0)
 		return job_fail(j, -errno, "cannot open the cached '%s': %m", path);
-	if (EVP_DigestInit_ex2(j->md, sha256_algorithm(), NULL) != 1)
+	if (sha256_restart(j->md) < 0)
 		return job_fail(j, -EIO, "cannot start SHA-256");
 	r = job_read_fd(j, fd, path, false, got);
 	if (r < 0 && r != -EFBIG)
 		return r;
-	if (r == -EFBIG || CRYPTO_memcmp(got, j->want, 32) != 0) {
+	if (r == -EFBIG || !sha256_equal(got, j->want)) {
 		dsvm_warn(j->f->ctx, "cached '%s' does not match its hash; deleted", path);
 		unlink(path);
 		return job_fail(j, -ESPIPE,
@@ -1264,12 +1244,13 @@ int dsvm_fetch_items(struct dsvm_ctx *ctx, const struct dsvm_fetch_options *opts
 {
 	struct fetcher f = { .ctx = ctx, .o = opts };
 	struct job *jobs = NULL;
+	const char *reason = NULL;
 	int r = 0;
 
 	if (!opts || !opts->cache_dir)
 		return dsvm_set_error(ctx, -EINVAL, "no cache directory given");
-	if (!sha256_algorithm())
-		return dsvm_set_error(ctx, -EIO, "OpenSSL has no SHA-256");
+	if (sha256_available(&reason) < 0)
+		return dsvm_set_error(ctx, -ENOPKG, "%s (install libssl3)", reason);
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_result != CURLE_OK)
 		return dsvm_set_error(ctx, -EIO, "cannot initialise libcurl");

@@ -96,20 +96,7 @@ int mkdir_parents(const char *path, unsigned mode);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const unsigned char *in, size_t len, char *out);
 
-/* OpenSSL's SHA-256, fetched once per process (an EVP_MD *, kept opaque here). */
-struct evp_md_st;
-const struct evp_md_st *sha256_algorithm(void);
-
-/* SHA-256 of a buffer and of a file, as 64 lowercase hex characters plus NUL. */
-int sha256_buffer_hex(const void *data, size_t size, char ret_hex[65]);
-int sha256_file_hex(const char *path, char ret_hex[65]);
-
-/*
- * SHA-256 of everything read from in_fd, also written to out_fd unless it is -1 (copy and hash
- * in one pass). Returns 0 or -errno; *write_failed (may be NULL) is set on every return, true
- * when the error came from writing: the caller names the right file.
- */
-int sha256_fd_copy_hex(int in_fd, int out_fd, char ret_hex[65], bool *write_failed);
+#include "sha256.h"
 
 /* True for exactly 64 lowercase hex characters. */
 bool is_sha256_hex(const char *s);

@@ -9,9 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#include <pthread.h>
 
-#include <openssl/evp.h>
 
 #include "internal.h"
 
@@ -421,83 +419,6 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 0xf];
 	}
 	out[2 * len] = '\0';
-}
-
-/*
- * OpenSSL 3 looks an algorithm up in its provider tables on every EVP_sha256() use; fetch it once.
- * The reference lives for the process.
- */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-const EVP_MD *sha256_algorithm(void)
-{
-	pthread_once(&sha256_once, sha256_fetch);
-	return sha256_md;
-}
-
-int sha256_buffer_hex(const void *data, size_t size, char ret_hex[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-
-	if (!sha256_algorithm() ||
-	    EVP_Digest(data, size, md, &md_len, sha256_algorithm(), NULL) != 1 || md_len != 32)
-		return -EIO;
-	hex_encode(md, md_len, ret_hex);
-	return 0;
-}
-
-int sha256_fd_copy_hex(int in_fd, int out_fd, char ret_hex[65], bool *write_failed)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	unsigned char buf[65536];
-	EVP_MD_CTX *md_ctx;
-	bool failed_writing = false;
-	int r = 0;
-
-	md_ctx = EVP_MD_CTX_new();
-	if (!md_ctx)
-		return -ENOMEM;
-	if (!sha256_algorithm() || EVP_DigestInit_ex2(md_ctx, sha256_algorithm(), NULL) != 1)
-		r = -EIO;
-	while (r == 0) {
-		ssize_t n = read(in_fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else if (n == 0)
-			break;
-		else if (EVP_DigestUpdate(md_ctx, buf, (size_t)n) != 1)
-			r = -EIO;
-		else if (out_fd >= 0 && (r = write_all(out_fd, buf, (size_t)n)) < 0)
-			failed_writing = true;
-	}
-	if (r == 0 && (EVP_DigestFinal_ex(md_ctx, md, &md_len) != 1 || md_len != 32))
-		r = -EIO;
-	EVP_MD_CTX_free(md_ctx);
-	if (r == 0)
-		hex_encode(md, md_len, ret_hex);
-	if (write_failed)
-		*write_failed = failed_writing;
-	return r;
-}
-
-int sha256_file_hex(const char *path, char ret_hex[65])
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	return sha256_fd_copy_hex(fd, -1, ret_hex, NULL);
 }
 
 bool is_sha256_hex(const char *s)
