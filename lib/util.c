@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-
-
 #include "internal.h"
 
 int read_file_capped(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_size)
