@@ -285,18 +285,20 @@ static void stream_free(struct stream *st)
 
 /*
  * Into ctx, the failure of an archive whose bytes were verified, in the words of the part that
- * failed: the extraction (a refused entry, a full disk), else the decompression. Else 0: the
- * transfer's verdict stands (with other bytes than the lock's, any archive can look damaged).
+ * failed: the decompression (its failure cancels the extraction, which then only says that), else
+ * the extraction (a refused entry, a full disk; the decompression then stops without a failure
+ * of its own). Else 0: the transfer's verdict stands (with other bytes than the lock's, any
+ * archive can look damaged).
  */
 static int stream_failure(struct stream *st, struct dsvm_ctx *ctx, struct dsvm_ctx *ectx)
 {
 	if (!st->verified)
 		return 0;
-	if (st->extract_r < 0)
-		return dsvm_set_error(ctx, st->extract_r, "%s", dsvm_ctx_get_error(ectx));
 	if (st->decode_r < 0)
 		return dsvm_set_error(ctx, st->decode_r, "cannot decompress '%s': %s", st->name,
 				      st->decode_error);
+	if (st->extract_r < 0)
+		return dsvm_set_error(ctx, st->extract_r, "%s", dsvm_ctx_get_error(ectx));
 	return 0;
 }
 
