@@ -1,0 +1,242 @@
+# Body of dsvm-firstboot.ps1: the generator writes the param block above it. The Windows
+# counterpart of `dsvm-firstboot run`: same catalog, same decision, payloads from the OS disk.
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$EventSource = 'dsvm-firstboot'
+$StateDir = Split-Path -Parent $Marker
+$LogFile = Join-Path $StateDir 'firstboot.log'
+
+function Write-DsvmEvent {
+    param([string]$Message, [string]$Type = 'Information', [int]$Id = 1000)
+    $line = '{0} {1} {2}' -f (Get-Date -Format 'o'), $Type, $Message
+    Write-Host $line
+    try {
+        Add-Content -LiteralPath $LogFile -Value $line
+    } catch {
+        Write-Host ('cannot write {0}' -f $LogFile)
+    }
+    try {
+        Write-EventLog -LogName Application -Source $EventSource -EventId $Id -EntryType $Type -Message $Message
+    } catch {
+        Write-Host 'the event source is not registered; logged to the file only'
+    }
+}
+
+# PCI functions of the two GPU vendors, as 'vvvv:dddd' in lower case, the form of the catalog's
+# device table. -PresentOnly: a GPU of the VM's previous size is not this VM's hardware.
+function Get-DsvmPciId {
+    $ids = @()
+    foreach ($device in @(Get-PnpDevice -PresentOnly -ErrorAction SilentlyContinue)) {
+        if ($device.InstanceId -match '^PCI\\VEN_(10DE|1002)&DEV_([0-9A-F]{4})') {
+            $ids += ('{0}:{1}' -f $Matches[1], $Matches[2]).ToLowerInvariant()
+        }
+    }
+    return $ids
+}
+
+# The VM size from IMDS: no proxy (IMDS must not go through one), a short timeout, bounded
+# retries with backoff; '' when IMDS does not answer, and PCI decides alone.
+function Get-DsvmVmSize {
+    $uri = 'http://169.254.169.254/metadata/instance/compute/vmSize?api-version=2021-02-01&format=text'
+    for ($try = 1; $try -le 5; $try++) {
+        try {
+            $request = [System.Net.HttpWebRequest]::Create($uri)
+            $request.Method = 'GET'
+            $request.Proxy = $null
+            $request.Timeout = 3000
+            $request.Headers.Add('Metadata', 'true')
+            $response = $request.GetResponse()
+            try {
+                $reader = New-Object System.IO.StreamReader($response.GetResponseStream())
+                $text = $reader.ReadToEnd().Trim()
+            } finally {
+                $response.Close()
+            }
+            if ($text -match '^[A-Za-z0-9_]{1,80}$') {
+                return $text
+            }
+            Write-DsvmEvent ("IMDS answered '{0}', which is not a VM size" -f $text) 'Warning' 1001
+        } catch {
+            Write-DsvmEvent ("IMDS try {0} of 5: {1}" -f $try, $_.Exception.Message) 'Warning' 1001
+        }
+        Start-Sleep -Seconds ([int][Math]::Pow(2, $try - 1))
+    }
+    return ''
+}
+
+# The same rules as lib/select.c, on the table generated from the same catalog: a catalogued
+# size decides unless PCI shows another catalogued GPU and none of the size's (then PCI
+# decides); no catalogued size: the GPU PCI shows most of (first seen wins a tie), else an
+# uncatalogued NVIDIA device takes the unknown-NVIDIA kind, else the unknown-AMD kind, else none.
+function Select-DsvmDriverKind {
+    param($Table, [string]$Size, [string[]]$Ids)
+    $models = @()
+    $counts = @{}
+    $unknownNvidia = 0
+    $unknownAmd = 0
+    foreach ($id in $Ids) {
+        $device = $Table.devices.PSObject.Properties[$id]
+        if ($null -eq $device) {
+            if ($id.StartsWith('10de:')) {
+                $unknownNvidia++
+            } else {
+                $unknownAmd++
+            }
+            continue
+        }
+        $gpu = $device.Value
+        if ($Table.gpus.PSObject.Properties[$gpu].Value.switch) {
+            continue
+        }
+        if (-not $counts.ContainsKey($gpu)) {
+            $counts[$gpu] = 0
+            $models += $gpu
+        }
+        $counts[$gpu]++
+    }
+    $main = $null
+    foreach ($model in $models) {
+        if ($null -eq $main -or $counts[$model] -gt $counts[$main]) {
+            $main = $model
+        }
+    }
+    $key = $Size.ToLowerInvariant() -replace '^standard_', ''
+    $sized = $null
+    if ($key -ne '') {
+        $sized = $Table.sizes.PSObject.Properties[$key]
+    }
+    if ($null -ne $sized) {
+        if ($null -eq $main -or $counts.ContainsKey($sized.Value.gpu)) {
+            return @{ Kind = $sized.Value.kind; Reason = ('{0} carries {1}' -f $sized.Value.name, $sized.Value.gpu) }
+        }
+        return @{ Kind = $Table.gpus.PSObject.Properties[$main].Value.kind; Reason = ('PCI shows {0}, not the {1} of {2}' -f $main, $sized.Value.gpu, $sized.Value.name) }
+    }
+    if ($null -ne $main) {
+        return @{ Kind = $Table.gpus.PSObject.Properties[$main].Value.kind; Reason = ('PCI shows {0}' -f $main) }
+    }
+    if ($unknownNvidia -gt 0) {
+        return @{ Kind = $Table.unknown_nvidia_kind; Reason = 'PCI shows an NVIDIA device the catalog does not list' }
+    }
+    if ($unknownAmd -gt 0) {
+        return @{ Kind = $Table.unknown_amd_kind; Reason = 'PCI shows an AMD device the catalog does not list' }
+    }
+    return @{ Kind = 'none'; Reason = 'no GPU on PCI and no GPU size' }
+}
+
+# Take a kind's driver packages off: every device of the kind's vendor, present or left from the
+# previous size, loses the driver package bound to it (pnputil removes and uninstalls it).
+function Remove-DsvmDriver {
+    param($Table, [string]$Kind)
+    $vendor = $Table.kinds.PSObject.Properties[$Kind].Value.vendor
+    foreach ($device in @(Get-PnpDevice -ErrorAction SilentlyContinue)) {
+        if ($device.InstanceId -notlike ('PCI\VEN_{0}*' -f $vendor)) {
+            continue
+        }
+        $inf = (Get-PnpDeviceProperty -InstanceId $device.InstanceId -KeyName 'DEVPKEY_Device_DriverInfPath' -ErrorAction SilentlyContinue).Data
+        if ($inf -like 'oem*.inf') {
+            Write-DsvmEvent ("removing driver package {0} of {1} ({2})" -f $inf, $device.InstanceId, $Kind)
+            & pnputil.exe /delete-driver $inf /uninstall /force | Out-Null
+        }
+    }
+}
+
+# Install a kind from the payloads staged on the OS disk, each checked again before it runs.
+# Returns $true when an installer asks for a reboot.
+function Install-DsvmDriver {
+    param($Table, [string]$Kind)
+    $reboot = $false
+    $stack = $Table.stacks.PSObject.Properties[$Kind]
+    if ($null -eq $stack) {
+        throw ("the image stages no payload for driver kind '{0}'" -f $Kind)
+    }
+    foreach ($component in @($stack.Value)) {
+        foreach ($payload in @($component.payloads)) {
+            $artifact = @{ Name = $payload.name; Sha256 = $payload.sha256; Size = $payload.size; Signer = $payload.signer }
+            $path = Join-Path (Join-Path $PayloadDir $payload.sha256) $payload.name
+            Test-DsvmArtifact -Path $path -Artifact $artifact
+            $command = Get-DsvmInstallCommand -Kind $component.kind -Path $path -Switches @($component.args)
+            Write-DsvmEvent ("installing {0} for {1}" -f $component.name, $Kind)
+            $code = Invoke-DsvmInstaller -FilePath $command.FilePath -ArgumentList $command.ArgumentList
+            if (@($component.valid_exit_codes) -notcontains $code) {
+                throw ("{0} exited with {1}; it accepts {2}" -f $component.name, $code, (@($component.valid_exit_codes) -join ', '))
+            }
+            if ($code -eq 3010 -or $component.reboot) {
+                $reboot = $true
+            }
+        }
+    }
+    return $reboot
+}
+
+function Save-DsvmState {
+    param([hashtable]$State)
+    $text = $State | ConvertTo-Json -Depth 4
+    $part = $Marker + '.part'
+    Set-Content -LiteralPath $part -Value $text -Encoding UTF8
+    Move-Item -LiteralPath $part -Destination $Marker -Force
+}
+
+try {
+    $table = Get-Content -LiteralPath $Catalog -Raw | ConvertFrom-Json
+    $size = $VmSize
+    if ($size -eq '' -and -not $NoImds) {
+        $size = Get-DsvmVmSize
+    }
+    $ids = @($PciId)
+    if ($ids.Count -eq 0) {
+        $ids = @(Get-DsvmPciId)
+    }
+    $choice = Select-DsvmDriverKind -Table $table -Size $size -Ids $ids
+    $fingerprint = '{0}|{1}|{2}' -f $size.ToLowerInvariant(), (($ids | Sort-Object) -join ','), $choice.Kind
+    Write-DsvmEvent ("size '{0}', PCI '{1}': {2} ({3})" -f $size, ($ids -join ','), $choice.Kind, $choice.Reason)
+    if ($Plan) {
+        exit 0
+    }
+
+    $previous = $null
+    if (Test-Path -LiteralPath $Marker -PathType Leaf) {
+        $previous = Get-Content -LiteralPath $Marker -Raw | ConvertFrom-Json
+    }
+    $current = $table.installed_kind
+    $reboots = 0
+    $attempts = 0
+    if ($null -ne $previous) {
+        $current = $previous.kind
+        $reboots = [int]$previous.reboots
+        if ($previous.fingerprint -eq $fingerprint) {
+            $attempts = [int]$previous.attempts
+            if ($previous.result -eq 'converged') {
+                exit 0
+            }
+        }
+    }
+    if ($attempts -ge 3) {
+        Write-DsvmEvent ("{0} attempts failed for this hardware; leaving the drivers as they are. Remove '{1}' to try again." -f $attempts, $Marker) 'Error' 1003
+        exit 0
+    }
+    Save-DsvmState @{ fingerprint = $fingerprint; kind = $current; result = 'pending'; attempts = $attempts + 1; reboots = $reboots }
+
+    $reboot = $false
+    if ($current -ne $choice.Kind) {
+        if ($current -ne 'none') {
+            Remove-DsvmDriver -Table $table -Kind $current
+        }
+        if ($choice.Kind -ne 'none') {
+            $reboot = Install-DsvmDriver -Table $table -Kind $choice.Kind
+        }
+    }
+    if ($reboot -and $reboots -lt 1) {
+        $reboots++
+        Save-DsvmState @{ fingerprint = $fingerprint; kind = $choice.Kind; result = 'converged'; attempts = 0; reboots = $reboots }
+        Write-DsvmEvent ("{0} installed; restarting once in 60 seconds" -f $choice.Kind) 'Warning' 1002
+        & shutdown.exe /r /t 60 /c 'dsvm-firstboot: GPU driver changed' /d p:2:4
+        exit 0
+    }
+    Save-DsvmState @{ fingerprint = $fingerprint; kind = $choice.Kind; result = 'converged'; attempts = 0; reboots = $reboots }
+    Write-DsvmEvent ("converged to {0}" -f $choice.Kind)
+} catch {
+    # Never fail the boot or the logon: the error is logged and the next boot tries again.
+    Write-DsvmEvent ("failed: {0}" -f $_.Exception.Message) 'Error' 1004
+}
+exit 0
