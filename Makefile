@@ -26,7 +26,8 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARNINGS) $(WERROR) $(HARDEN) -Ii
 ALL_LDFLAGS = -Wl,--as-needed $(LDFLAGS)
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The device index is compiled from the generated YAML table (lib/catalog-index.h).
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/pci-index.o
 BUILD_SRC := $(sort $(wildcard builder/*.c))
 FB_SRC    := $(sort $(wildcard firstboot/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test-*.c))
@@ -71,6 +72,13 @@ deps:
 
 $(BUILD)/%.o: %.c $(wildcard include/dsvm/*.h lib/*.h)
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/pci-index.c: manifests/hardware/pci-devices.yaml tools/gen-pci-index.py
+	@mkdir -p $(dir $@)
+	python3 tools/gen-pci-index.py $< -o $@
+
+$(BUILD)/gen/pci-index.o: $(BUILD)/gen/pci-index.c lib/catalog-index.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBDSVM): $(LIB_OBJ)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <endian.h>
 #include <strings.h>
 
+#include "catalog-index.h"
 #include "dsvm/catalog.h"
 #include "internal.h"
+#include "sha256.h"
 #include "yamldoc.h"
 
 /*
@@ -15,6 +18,7 @@ enum {
 	DOC_GPUS,
 	DOC_DRIVERS,
 	DOC_SIZES,
+	DOC_PCI, /* optional, and last: the lock lists inputs up to the first one missing */
 	_DOC_MAX,
 };
 
@@ -22,7 +26,11 @@ static const char *const doc_names[_DOC_MAX] = {
 	[DOC_GPUS] = "gpus.yaml",
 	[DOC_DRIVERS] = "cuda-drivers.yaml",
 	[DOC_SIZES] = "sizes.yaml",
+	[DOC_PCI] = "pci-devices.yaml",
 };
+
+/* pci-devices.yaml is generated from pci.ids: a few thousand rows, some 150 KiB today. */
+#define PCI_TABLE_MAX_BYTES (8u << 20)
 
 struct toolkit {
 	const char *cuda; /* "12.8.1" */
@@ -55,6 +63,22 @@ struct dsvm_catalog {
 	size_t n_branches;
 	struct toolkit *toolkits;
 	size_t n_toolkits;
+	/*
+	 * The generated device tables: the built-in index when pci-devices.yaml holds exactly the
+	 * bytes it was compiled from, else the rows parsed from the file (docs[DOC_PCI]). pci_text
+	 * is the file as read, for its SHA-256; arch_gpus has one record per group.
+	 */
+	char *pci_text;
+	size_t pci_size;
+	bool pci_from_index;
+	const struct pci_index_group *pci_groups;
+	size_t n_pci_groups;
+	const struct pci_index_entry *pci_rows;
+	size_t n_pci_rows;
+	struct pci_index_group *pci_groups_owned;
+	struct pci_index_entry *pci_rows_owned;
+	struct dsvm_gpu_info *arch_gpus;
+	char **arch_models;
 };
 
 /* What one loader needs: the context for errors and the document being read. */
@@ -77,6 +101,13 @@ void dsvm_catalog_free(struct dsvm_catalog *cat)
 	free(cat->size_keys);
 	free(cat->branches);
 	free(cat->toolkits);
+	free(cat->pci_text);
+	free(cat->pci_groups_owned);
+	free(cat->pci_rows_owned);
+	for (size_t i = 0; cat->arch_models && i < cat->n_pci_groups; i++)
+		free(cat->arch_models[i]);
+	free(cat->arch_models);
+	free(cat->arch_gpus);
 	free(cat);
 }
 
@@ -703,14 +734,259 @@ static int load_sizes(struct loader *l)
 	return 0;
 }
 
+uint64_t pci_index_hash(const void *buf, size_t size)
+{
+	const unsigned char *p = buf;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t off = 0; off < size; off += 8) {
+		uint64_t w = 0;
+
+		memcpy(&w, p + off, size - off < 8 ? size - off : 8);
+		h = (h ^ le64toh(w)) * 0x100000001b3ull;
+	}
+	h ^= (uint64_t)size;
+	return h * 0x100000001b3ull;
+}
+
+static int pci_index_entry_cmp(const void *a, const void *b)
+{
+	const struct pci_index_entry *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* One row of pci-devices.yaml into rows[*n], its group found or added. */
+static int load_pci_row(struct loader *l, const struct ynode *map, uint16_t vendor_id, size_t cap)
+{
+	static const char *const keys[] = { "id",     "name",	"architecture",
+					    "family", "switch", "open_module",
+					    NULL };
+	struct dsvm_catalog *cat = l->cat;
+	const char *id = NULL, *name = NULL, *arch = NULL, *family = NULL;
+	bool open_module = false, is_switch = false;
+	uint16_t device;
+	uint8_t flags = 0;
+	size_t g;
+	int r;
+
+	if ((r = yexpect(l->ctx, l->doc, map, YNODE_MAPPING, "a device row")) < 0 ||
+	    (r = ymap_check_keys(l->ctx, l->doc, map, keys)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "id", true, &id)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "name", true, &name)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "architecture", true, &arch)) < 0 ||
+	    (r = yget_str(l->ctx, l->doc, map, "family", false, &family)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "open_module", &open_module)) < 0 ||
+	    (r = yget_bool(l->ctx, l->doc, map, "switch", &is_switch)) < 0)
+		return r;
+	if (parse_pci_id(id, &device) < 0)
+		return yerror(l->ctx, l->doc, ymap_get(map, "id"),
+			      "bad PCI device id '%s'; give four hex digits, quoted", id);
+	if (!*arch)
+		return yerror(l->ctx, l->doc, ymap_get(map, "architecture"),
+			      "'architecture' is empty");
+	flags = (open_module ? PCI_GROUP_OPEN_MODULE : 0) | (is_switch ? PCI_GROUP_SWITCH : 0);
+	if (vendor_id == DSVM_PCI_VENDOR_AMD && family && streq(family, "instinct"))
+		flags |= PCI_GROUP_INSTINCT;
+	else if (vendor_id == DSVM_PCI_VENDOR_AMD && family && streq(family, "radeon-pro"))
+		flags |= PCI_GROUP_RADEON_PRO;
+	else if (vendor_id == DSVM_PCI_VENDOR_AMD || family)
+		return yerror(l->ctx, l->doc, family ? ymap_get(map, "family") : map,
+			      "an AMD row needs 'family: instinct' or 'family: radeon-pro', and "
+			      "only "
+			      "AMD rows take one");
+	for (g = 0; g < cat->n_pci_groups; g++)
+		if (cat->pci_groups_owned[g].vendor_id == vendor_id &&
+		    cat->pci_groups_owned[g].flags == flags &&
+		    streq(cat->pci_groups_owned[g].architecture, arch))
+			break;
+	if (g == cat->n_pci_groups) {
+		if (g >= cap || g > UINT16_MAX)
+			return yerror(l->ctx, l->doc, map, "too many architecture groups");
+		cat->pci_groups_owned[cat->n_pci_groups++] = (struct pci_index_group){
+			.vendor_id = vendor_id, .flags = flags, .architecture = arch
+		};
+	}
+	cat->pci_rows_owned[cat->n_pci_rows++] = (struct pci_index_entry){
+		.key = (uint32_t)vendor_id << 16 | device, .group = (uint16_t)g, .name = name
+	};
+	return 0;
+}
+
+/* The slow path: pci-devices.yaml parsed, checked as tools/gen-pci-index.py checks it. */
+static int load_pci_rows(struct loader *l)
+{
+	static const char *const top[] = { "nvidia", "amd", NULL };
+	static const uint16_t vendor_ids[] = { DSVM_PCI_VENDOR_NVIDIA, DSVM_PCI_VENDOR_AMD };
+	struct dsvm_catalog *cat = l->cat;
+	const struct ynode *root = l->doc->root;
+	size_t total = 0;
+	int r;
+
+	if (yexpect(l->ctx, l->doc, root, YNODE_MAPPING, "the device table") < 0 ||
+	    ymap_check_keys(l->ctx, l->doc, root, top) < 0)
+		return -EBADMSG;
+	for (size_t v = 0; v < 2; v++) {
+		const struct ynode *list = ymap_get(root, top[v]);
+
+		if (list && yexpect(l->ctx, l->doc, list, YNODE_SEQUENCE, top[v]) < 0)
+			return -EBADMSG;
+		total += list ? list->n : 0;
+	}
+	cat->pci_rows_owned = calloc(total ? total : 1, sizeof(*cat->pci_rows_owned));
+	cat->pci_groups_owned = calloc(total ? total : 1, sizeof(*cat->pci_groups_owned));
+	if (!cat->pci_rows_owned || !cat->pci_groups_owned)
+		return -ENOMEM;
+	for (size_t v = 0; v < 2; v++) {
+		const struct ynode *list = ymap_get(root, top[v]);
+
+		for (size_t i = 0; list && i < list->n; i++) {
+			r = load_pci_row(l, list->items[i], vendor_ids[v], total);
+			if (r < 0)
+				return r;
+		}
+	}
+	qsort(cat->pci_rows_owned, cat->n_pci_rows, sizeof(*cat->pci_rows_owned),
+	      pci_index_entry_cmp);
+	for (size_t i = 1; i < cat->n_pci_rows; i++)
+		if (cat->pci_rows_owned[i].key == cat->pci_rows_owned[i - 1].key)
+			return yerror(l->ctx, l->doc, root, "PCI id %04x:%04x is listed twice",
+				      cat->pci_rows_owned[i].key >> 16,
+				      cat->pci_rows_owned[i].key & 0xffff);
+	cat->pci_rows = cat->pci_rows_owned;
+	cat->pci_groups = cat->pci_groups_owned;
+	return 0;
+}
+
+/* The first gpus.yaml GPU of an architecture: it lends the architecture its kind and limits. */
+static const struct dsvm_gpu_info *arch_prototype(const struct dsvm_catalog *cat,
+						  uint16_t vendor_id, const char *arch)
+{
+	for (size_t i = 0; i < cat->n_gpus; i++)
+		if (cat->gpus[i].vendor_id == vendor_id && !cat->gpus[i].switch_only &&
+		    streq(cat->gpus[i].architecture, arch))
+			return &cat->gpus[i];
+	return NULL;
+}
+
+/*
+ * One record per group, standing for every table device gpus.yaml does not list. NVIDIA: the
+ * kind and branch limits of the architecture's first gpus.yaml GPU (Kepler -> legacy 470,
+ * Maxwell to Volta -> proprietary, Turing on -> open); no such GPU but on the open-modules list
+ * -> nvidia-open; otherwise (Fermi and older, rows without a chip code) none. AMD: Instinct ->
+ * amd-rocm, Radeon PRO -> amd-radeon-pro.
+ */
+static int make_arch_records(struct dsvm_catalog *cat)
+{
+	size_t n = cat->n_pci_groups;
+
+	cat->arch_gpus = calloc(n ? n : 1, sizeof(*cat->arch_gpus));
+	cat->arch_models = calloc(n ? n : 1, sizeof(*cat->arch_models));
+	if (!cat->arch_gpus || !cat->arch_models)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct pci_index_group *grp = &cat->pci_groups[i];
+		struct dsvm_gpu_info *rec = &cat->arch_gpus[i];
+		bool nvidia = grp->vendor_id == DSVM_PCI_VENDOR_NVIDIA;
+		const struct dsvm_gpu_info *proto;
+
+		cat->arch_models[i] =
+			strdup_printf("%s %s GPU", nvidia ? "NVIDIA" : "AMD", grp->architecture);
+		if (!cat->arch_models[i])
+			return -ENOMEM;
+		rec->key = grp->architecture;
+		rec->model = cat->arch_models[i];
+		rec->architecture = grp->architecture;
+		rec->vendor_id = grp->vendor_id;
+		rec->vendor = nvidia ? DSVM_VENDOR_NVIDIA : DSVM_VENDOR_AMD;
+		rec->generated = true;
+		rec->driver_kind = DSVM_DRIVER_NONE;
+		if (!nvidia) {
+			if (grp->flags & PCI_GROUP_INSTINCT)
+				rec->driver_kind = DSVM_DRIVER_AMD_ROCM;
+			else if (grp->flags & PCI_GROUP_RADEON_PRO)
+				rec->driver_kind = DSVM_DRIVER_AMD_RADEON_PRO;
+			continue;
+		}
+		if (grp->flags & PCI_GROUP_SWITCH) {
+			rec->switch_only = true;
+			continue;
+		}
+		proto = arch_prototype(cat, grp->vendor_id, grp->architecture);
+		if (proto) {
+			rec->driver_kind = proto->driver_kind;
+			rec->max_branch = proto->max_branch;
+			rec->min_branch = proto->min_branch;
+			rec->open_module = proto->open_module;
+			rec->proprietary_module = proto->proprietary_module;
+		} else if (grp->flags & PCI_GROUP_OPEN_MODULE) {
+			rec->driver_kind = DSVM_DRIVER_NVIDIA_OPEN;
+			rec->open_module = true;
+		}
+	}
+	return 0;
+}
+
+static int load_pci_devices(struct dsvm_ctx *ctx, struct dsvm_catalog *cat, const char *dir)
+{
+	const struct pci_index *ix = &dsvm_pci_index_builtin;
+	_cleanup_free_ char *path = strdup_printf("%s/%s", dir, doc_names[DOC_PCI]);
+	struct loader l = { .ctx = ctx, .cat = cat };
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_file_capped(path, PCI_TABLE_MAX_BYTES, &cat->pci_text, &cat->pci_size);
+	if (r == -ENOENT) {
+		dsvm_debug(ctx, "'%s' does not exist: only gpus.yaml places devices", path);
+		return 0;
+	}
+	if (r < 0)
+		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
+	/*
+	 * The index is a cache of this very file: used only for the bytes it was made from, so
+	 * an edited or regenerated table is never shadowed by a stale build.
+	 */
+	if (cat->pci_size == ix->source_size &&
+	    pci_index_hash(cat->pci_text, cat->pci_size) == ix->source_hash) {
+		cat->pci_from_index = true;
+		cat->pci_rows = ix->entries;
+		cat->n_pci_rows = ix->n_entries;
+		cat->pci_groups = ix->groups;
+		cat->n_pci_groups = ix->n_groups;
+	} else {
+		dsvm_debug(ctx,
+			   "'%s' is not the file this build's device index was made from: "
+			   "parsing it",
+			   path);
+		r = ydoc_parse(ctx, path, cat->pci_text, cat->pci_size, &cat->docs[DOC_PCI]);
+		if (r < 0)
+			return r;
+		l.doc = cat->docs[DOC_PCI];
+		r = load_pci_rows(&l);
+		if (r < 0)
+			return r;
+	}
+	return make_arch_records(cat);
+}
+
 int dsvm_catalog_get_input(const struct dsvm_catalog *cat, size_t i, const char **ret_name,
 			   char ret_sha256[65])
 {
 	int r;
 
-	if (!cat || i >= _DOC_MAX || !cat->docs[i])
+	if (!cat || i >= _DOC_MAX)
 		return -ERANGE;
-	r = ydoc_sha256(cat->docs[i], ret_sha256);
+	if (i == DOC_PCI) {
+		/* Read but not necessarily parsed: the index may have stood in for the YAML. */
+		if (!cat->pci_text)
+			return -ERANGE;
+		r = sha256_buffer_hex(cat->pci_text, cat->pci_size, ret_sha256);
+	} else if (!cat->docs[i]) {
+		return -ERANGE;
+	} else {
+		r = ydoc_sha256(cat->docs[i], ret_sha256);
+	}
 	if (r < 0)
 		return r;
 	*ret_name = doc_names[i];
@@ -719,7 +995,7 @@ int dsvm_catalog_get_input(const struct dsvm_catalog *cat, size_t i, const char 
 
 int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog **ret)
 {
-	static int (*const loaders[_DOC_MAX])(struct loader *) = {
+	static int (*const loaders[DOC_PCI])(struct loader *) = {
 		[DOC_GPUS] = load_gpus,
 		[DOC_DRIVERS] = load_drivers,
 		[DOC_SIZES] = load_sizes,
@@ -733,7 +1009,7 @@ int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog
 	if (!cat)
 		return -ENOMEM;
 	/* Order matters: sizes name GPUs and branches, so those load first. */
-	for (size_t i = 0; i < _DOC_MAX && r >= 0; i++) {
+	for (size_t i = 0; i < DOC_PCI && r >= 0; i++) {
 		_cleanup_free_ char *path = strdup_printf("%s/%s", dir, doc_names[i]);
 		struct loader l = { .ctx = ctx, .cat = cat };
 
@@ -749,6 +1025,9 @@ int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog
 		if (r == -ENOMEM)
 			dsvm_set_error(ctx, r, "out of memory loading '%s'", path);
 	}
+	/* The device tables last: their records borrow kinds from gpus.yaml. */
+	if (r >= 0)
+		r = load_pci_devices(ctx, cat, dir);
 	if (r < 0) {
 		dsvm_catalog_free(cat);
 		return r;
@@ -770,6 +1049,39 @@ int dsvm_catalog_find_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id, ui
 		return -ENOENT;
 	*ret = &cat->gpus[e->gpu];
 	return 0;
+}
+
+int dsvm_catalog_classify_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id,
+			      uint16_t device_id, struct dsvm_gpu_class *ret)
+{
+	struct pci_index_entry key = { .key = (uint32_t)vendor_id << 16 | device_id };
+	const struct pci_index_entry *e;
+	const struct dsvm_gpu_info *info;
+
+	if (!cat || !ret)
+		return -EINVAL;
+	e = cat->n_pci_rows ? bsearch(&key, cat->pci_rows, cat->n_pci_rows, sizeof(*cat->pci_rows),
+				      pci_index_entry_cmp)
+			    : NULL;
+	if (dsvm_catalog_find_gpu(cat, vendor_id, device_id, &info) == 0) {
+		*ret = (struct dsvm_gpu_class){ .info = info,
+						.name = e ? e->name : NULL,
+						.catalogued = true };
+		return 0;
+	}
+	if (!e)
+		return -ENOENT;
+	*ret = (struct dsvm_gpu_class){ .info = &cat->arch_gpus[e->group], .name = e->name };
+	return 0;
+}
+
+size_t dsvm_catalog_n_table_devices(const struct dsvm_catalog *cat, bool *ret_from_index)
+{
+	if (!cat)
+		return 0;
+	if (ret_from_index)
+		*ret_from_index = cat->pci_from_index;
+	return cat->n_pci_rows;
 }
 
 int dsvm_catalog_get_gpu(const struct dsvm_catalog *cat, const char *key,

@@ -63,13 +63,17 @@ int read_small_at(int dirfd, const char *name, char *buf, size_t bufsize, size_t
 
 /* The PCI and InfiniBand part of the scan, filled into the counters below. */
 struct pci_scan {
-	struct dsvm_gpu *gpus;
+	struct dsvm_gpu *gpus; /* NVIDIA and AMD display and accelerator functions */
 	size_t n_gpus;
 	size_t alloc_gpus;
+	struct dsvm_gpu *displays; /* every other vendor's display function (BMC, virtual VGA) */
+	size_t n_displays;
+	size_t alloc_displays;
 	size_t n_devices;
 	unsigned n_nvswitches;
 	unsigned n_ib_pci;
 	unsigned n_ib_ports;
+	unsigned n_ib_devices; /* /sys/class/infiniband entries that are InfiniBand (see ib_scan) */
 };
 
 int pci_scan(struct dsvm_ctx *ctx, struct pci_scan *scan);

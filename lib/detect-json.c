@@ -32,25 +32,43 @@ static bool set(json_t *obj, const char *key, json_t *value)
 static json_t *gpu_json(const struct dsvm_gpu *g, const struct dsvm_catalog *cat)
 {
 	_cleanup_json_ json_t *o = json_object();
+	struct dsvm_gpu_class gc = { 0 };
 	const struct dsvm_gpu_info *info = NULL;
 	char class_code[8];
 
 	if (!o)
 		return NULL;
-	if (cat && dsvm_catalog_find_gpu(cat, g->vendor_id, g->device_id, &info) < 0)
-		info = NULL;
+	if (cat && dsvm_catalog_classify_gpu(cat, g->vendor_id, g->device_id, &gc) == 0)
+		info = gc.info;
 	snprintf(class_code, sizeof(class_code), "%06x", g->class_code & 0xffffff);
+	/*
+	 * model and compute_capability come from gpus.yaml only (null for a device only the
+	 * generated tables place); architecture from either; table_name is the tables' name.
+	 */
 	if (!set(o, "address", json_string(g->address)) ||
 	    !set(o, "vendor", json_string(dsvm_gpu_vendor_to_string(g->vendor))) ||
 	    !set(o, "vendor_id", hex4(g->vendor_id)) || !set(o, "device_id", hex4(g->device_id)) ||
 	    !set(o, "subsystem_vendor_id", hex4(g->subsystem_vendor_id)) ||
 	    !set(o, "subsystem_device_id", hex4(g->subsystem_device_id)) ||
 	    !set(o, "class", json_string(class_code)) ||
-	    !set(o, "model", str_or_null(info ? info->model : NULL)) ||
+	    !set(o, "model", str_or_null(gc.catalogued ? info->model : NULL)) ||
 	    !set(o, "architecture", str_or_null(info ? info->architecture : NULL)) ||
-	    !set(o, "compute_capability", str_or_null(info ? info->compute_capability : NULL)))
+	    !set(o, "compute_capability",
+		 str_or_null(gc.catalogued ? info->compute_capability : NULL)) ||
+	    !set(o, "table_name", str_or_null(gc.name)) ||
+	    !set(o, "catalogued", json_boolean(gc.catalogued)))
 		return NULL;
 	return TAKE_PTR(o);
+}
+
+/* A display function no driver kind serves: ids and class, nothing the catalog says. */
+static json_t *display_json(const struct dsvm_gpu *g)
+{
+	char class_code[8];
+
+	snprintf(class_code, sizeof(class_code), "%06x", g->class_code & 0xffffff);
+	return json_pack("{s:s, s:o, s:o, s:s}", "address", g->address, "vendor_id",
+			 hex4(g->vendor_id), "device_id", hex4(g->device_id), "class", class_code);
 }
 
 static json_t *driver_json(const struct dsvm_choice *c)
@@ -123,13 +141,18 @@ int dsvm_detect_report_to_json(const struct dsvm_detect_report *rep, char **ret)
 	_cleanup_json_ json_t *root = json_object();
 	_cleanup_json_ json_t *gpus = json_array();
 	_cleanup_json_ json_t *disks = json_array();
+	_cleanup_json_ json_t *displays = json_array();
 	int sb = dsvm_hw_get_secure_boot(hw);
 	char *text;
 
-	if (!root || !gpus || !disks)
+	if (!root || !gpus || !disks || !displays)
 		return -ENOMEM;
 	for (size_t i = 0; i < dsvm_hw_get_n_gpus(hw); i++)
 		if (json_array_append_new(gpus, gpu_json(dsvm_hw_get_gpu(hw, i), rep->catalog)) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < dsvm_hw_get_n_display_adapters(hw); i++)
+		if (json_array_append_new(displays,
+					  display_json(dsvm_hw_get_display_adapter(hw, i))) < 0)
 			return -ENOMEM;
 	for (size_t i = 0; rep->disks && i < rep->n_disks; i++)
 		if (json_array_append_new(disks, disk_json(&rep->disks[i])) < 0)
@@ -139,9 +162,11 @@ int dsvm_detect_report_to_json(const struct dsvm_detect_report *rep, char **ret)
 		 json_string(dsvm_vm_size_source_to_string(dsvm_hw_get_vm_size_source(hw)))) ||
 	    !set(root, "gpus", TAKE_PTR(gpus)) ||
 	    !set(root, "gpu_count", json_integer((json_int_t)dsvm_hw_get_n_gpus(hw))) ||
+	    !set(root, "display_adapters", TAKE_PTR(displays)) ||
 	    !set(root, "infiniband", json_boolean(dsvm_hw_has_infiniband(hw))) ||
 	    !set(root, "infiniband_pci", json_integer(dsvm_hw_get_n_ib_pci(hw))) ||
 	    !set(root, "infiniband_ports", json_integer(dsvm_hw_get_n_ib_ports(hw))) ||
+	    !set(root, "infiniband_devices", json_integer(dsvm_hw_get_n_ib_devices(hw))) ||
 	    !set(root, "nvswitch", json_boolean(dsvm_hw_get_n_nvswitches(hw) > 0)) ||
 	    !set(root, "nvswitch_count", json_integer(dsvm_hw_get_n_nvswitches(hw))) ||
 	    !set(root, "secure_boot", sb < 0 ? json_null() : json_boolean(sb > 0)) ||

@@ -6,8 +6,6 @@
 #include "detect-internal.h"
 #include "dsvm/catalog.h"
 
-#define PCI_VENDOR_MICROSOFT 0x1414 /* pci.ids: "1414  Microsoft Corporation" */
-
 /* One hex attribute of a device; false (and a debug line) when it is missing or garbage. */
 static bool read_hex_attr(struct dsvm_ctx *ctx, int dfd, const char *dev, const char *attr,
 			  unsigned digits, uint32_t *ret)
@@ -39,19 +37,20 @@ static enum dsvm_gpu_vendor vendor_of(uint32_t vendor_id)
 	}
 }
 
-static int add_gpu(struct pci_scan *scan, const struct dsvm_gpu *gpu)
+static int add_function(struct dsvm_gpu **array, size_t *n, size_t *alloc,
+			const struct dsvm_gpu *gpu)
 {
-	/* The device cap bounds this array too: one slot per device at most. */
-	if (scan->n_gpus == scan->alloc_gpus) {
-		size_t want = scan->alloc_gpus ? scan->alloc_gpus * 2 : 8;
-		struct dsvm_gpu *p = reallocarray(scan->gpus, want, sizeof(*p));
+	/* The device cap bounds these arrays too: one slot per device at most. */
+	if (*n == *alloc) {
+		size_t want = *alloc ? *alloc * 2 : 8;
+		struct dsvm_gpu *p = reallocarray(*array, want, sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
-		scan->gpus = p;
-		scan->alloc_gpus = want;
+		*array = p;
+		*alloc = want;
 	}
-	scan->gpus[scan->n_gpus++] = *gpu;
+	(*array)[(*n)++] = *gpu;
 	return 0;
 }
 
@@ -74,8 +73,18 @@ static int scan_device(struct dsvm_ctx *ctx, struct pci_scan *scan, int busfd, c
 	class16 = class_code >> 8;
 	if (class16 != DSVM_PCI_CLASS_VGA && class16 != DSVM_PCI_CLASS_3D &&
 	    class16 != DSVM_PCI_CLASS_DISPLAY && class16 != DSVM_PCI_CLASS_ACCEL &&
-	    class16 != DSVM_PCI_CLASS_BRIDGE && class16 != DSVM_PCI_CLASS_IB)
+	    class16 != DSVM_PCI_CLASS_BRIDGE && class16 != DSVM_PCI_CLASS_IB &&
+	    class16 != DSVM_PCI_CLASS_IB_SERIAL)
 		return 0;
+	/*
+	 * "Infiniband controller" (0x0207: ConnectX in InfiniBand mode; Ethernet mode is 0x0200)
+	 * and the serial-bus "InfiniBand" class (0x0c06: ConnectX-3 mlx4, QLogic/Intel HCAs) are
+	 * InfiniBand whoever made them.
+	 */
+	if (class16 == DSVM_PCI_CLASS_IB || class16 == DSVM_PCI_CLASS_IB_SERIAL) {
+		scan->n_ib_pci++;
+		return 0;
+	}
 	dfd = openat(busfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		dsvm_debug(ctx, "PCI %s: cannot open (%s), ignored", name, strerror(errno));
@@ -103,22 +112,6 @@ static int scan_device(struct dsvm_ctx *ctx, struct pci_scan *scan, int busfd, c
 			scan->n_nvswitches++;
 		return 0;
 	}
-	if (class16 == DSVM_PCI_CLASS_IB) {
-		/* ConnectX VFs in InfiniBand mode; Ethernet VFs are class 0x0200 and not counted. */
-		if (vendor == DSVM_PCI_VENDOR_MELLANOX)
-			scan->n_ib_pci++;
-		return 0;
-	}
-
-	/*
-	 * Microsoft's display functions are emulations, never a GPU to drive: pci.ids lists
-	 * 1414:5353 "Hyper-V virtual VGA" (every Gen1 VM has one) and 008c/008e "Basic Render
-	 * Driver".
-	 */
-	if (vendor == PCI_VENDOR_MICROSOFT) {
-		dsvm_debug(ctx, "PCI %s: Microsoft virtual display, not a GPU", name);
-		return 0;
-	}
 	if (!read_hex_attr(ctx, dfd, name, "device", 4, &device))
 		return 0;
 	/* Subsystem ids only refine a model; a device without them is still a GPU. */
@@ -135,7 +128,19 @@ static int scan_device(struct dsvm_ctx *ctx, struct pci_scan *scan, int busfd, c
 	gpu.subsystem_vendor_id = (uint16_t)sv;
 	gpu.subsystem_device_id = (uint16_t)sd;
 	gpu.class_code = class_code;
-	return add_gpu(scan, &gpu);
+	/*
+	 * Only NVIDIA and AMD make GPUs a driver kind serves. Every other display function is a
+	 * baseboard or virtual adapter: ASPEED 1a03:2000 and Matrox G200 BMC VGA on servers,
+	 * Hyper-V 1414:5353, QEMU 1234:1111 and Cirrus 1013:00b8, VMware 15ad:0405 in VMs. They
+	 * are listed apart and never counted, so the fingerprint and health gate compare GPUs.
+	 */
+	if (gpu.vendor == DSVM_VENDOR_OTHER) {
+		dsvm_debug(ctx, "PCI %s: %04x:%04x is a display adapter, not a GPU", name, vendor,
+			   device);
+		return add_function(&scan->displays, &scan->n_displays, &scan->alloc_displays,
+				    &gpu);
+	}
+	return add_function(&scan->gpus, &scan->n_gpus, &scan->alloc_gpus, &gpu);
 }
 
 static int gpu_cmp(const void *a, const void *b)
@@ -181,17 +186,24 @@ int pci_scan(struct dsvm_ctx *ctx, struct pci_scan *scan)
 	/* readdir order is the filesystem's; fix it so output and fingerprints are stable. */
 	if (scan->n_gpus > 1)
 		qsort(scan->gpus, scan->n_gpus, sizeof(*scan->gpus), gpu_cmp);
+	if (scan->n_displays > 1)
+		qsort(scan->displays, scan->n_displays, sizeof(*scan->displays), gpu_cmp);
 	return 0;
 }
 
-/* Ports of one RDMA device whose link layer is InfiniBand (RoCE ports say "Ethernet"). */
-static unsigned count_ib_ports(struct dsvm_ctx *ctx, int devfd, const char *dev)
+/*
+ * Ports of one RDMA device whose link layer is InfiniBand (RoCE and iWARP ports say
+ * "Ethernet"); *ret_layers counts the ports that said anything at all.
+ */
+static unsigned count_ib_ports(struct dsvm_ctx *ctx, int devfd, const char *dev,
+			       unsigned *ret_layers)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 	unsigned n = 0, seen = 0;
 	int fd;
 
+	*ret_layers = 0;
 	fd = openat(devfd, "ports", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -216,6 +228,7 @@ static unsigned count_ib_ports(struct dsvm_ctx *ctx, int devfd, const char *dev)
 		}
 		if (size > 0 && buf[size - 1] == '\n')
 			buf[--size] = '\0';
+		(*ret_layers)++;
 		if (streq(buf, "InfiniBand"))
 			n++;
 	}
@@ -238,6 +251,7 @@ int ib_scan(struct dsvm_ctx *ctx, struct pci_scan *scan)
 	}
 	while ((de = readdir(d))) {
 		_cleanup_close_ int fd = -1;
+		unsigned ports, layers;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -247,8 +261,21 @@ int ib_scan(struct dsvm_ctx *ctx, struct pci_scan *scan)
 			break;
 		}
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0)
-			scan->n_ib_ports += count_ib_ports(ctx, fd, de->d_name);
+		if (fd < 0)
+			continue;
+		ports = count_ib_ports(ctx, fd, de->d_name, &layers);
+		scan->n_ib_ports += ports;
+		/*
+		 * An entry is InfiniBand when a port says so, or when none says anything: drivers
+		 * that predate the link_layer attribute (mlx4, QLogic qib) only ever did
+		 * InfiniBand. An entry whose ports all say "Ethernet" is RoCE (accelerated
+		 * networking's mlx5 VF) and never counts.
+		 */
+		if (ports > 0 || layers == 0) {
+			dsvm_debug(ctx, "infiniband %s: InfiniBand (%u port(s) say so)", de->d_name,
+				   ports);
+			scan->n_ib_devices++;
+		}
 	}
 	return 0;
 }
@@ -258,4 +285,7 @@ void pci_scan_done(struct pci_scan *scan)
 	free(scan->gpus);
 	scan->gpus = NULL;
 	scan->n_gpus = scan->alloc_gpus = 0;
+	free(scan->displays);
+	scan->displays = NULL;
+	scan->n_displays = scan->alloc_displays = 0;
 }

@@ -194,8 +194,8 @@ int dsvm_hw_detect(struct dsvm_ctx *ctx, const struct dsvm_hw_options *opts, str
 	hw = calloc(1, sizeof(*hw));
 	if (!hw)
 		return -ENOMEM;
-	r = pci_scan(ctx, &hw->pci);
-	if (r >= 0)
+	r = opts->skip_pci ? 0 : pci_scan(ctx, &hw->pci);
+	if (r >= 0 && !opts->skip_pci)
 		r = ib_scan(ctx, &hw->pci);
 	if (r >= 0) {
 		hw->secure_boot = detect_secure_boot(ctx);
@@ -215,6 +215,7 @@ int dsvm_hw_detect(struct dsvm_ctx *ctx, const struct dsvm_hw_options *opts, str
 		for (size_t i = 0; r >= 0 && i < hw->pci.n_gpus; i++) {
 			hw->summary_gpus[i].vendor_id = hw->pci.gpus[i].vendor_id;
 			hw->summary_gpus[i].device_id = hw->pci.gpus[i].device_id;
+			hw->summary_gpus[i].class_code = hw->pci.gpus[i].class_code;
 		}
 	}
 	if (r < 0) {
@@ -246,6 +247,16 @@ const struct dsvm_gpu *dsvm_hw_get_gpu(const struct dsvm_hw *hw, size_t i)
 	return i < hw->pci.n_gpus ? &hw->pci.gpus[i] : NULL;
 }
 
+size_t dsvm_hw_get_n_display_adapters(const struct dsvm_hw *hw)
+{
+	return hw->pci.n_displays;
+}
+
+const struct dsvm_gpu *dsvm_hw_get_display_adapter(const struct dsvm_hw *hw, size_t i)
+{
+	return i < hw->pci.n_displays ? &hw->pci.displays[i] : NULL;
+}
+
 size_t dsvm_hw_get_n_pci_devices(const struct dsvm_hw *hw)
 {
 	return hw->pci.n_devices;
@@ -266,9 +277,14 @@ unsigned dsvm_hw_get_n_ib_ports(const struct dsvm_hw *hw)
 	return hw->pci.n_ib_ports;
 }
 
+unsigned dsvm_hw_get_n_ib_devices(const struct dsvm_hw *hw)
+{
+	return hw->pci.n_ib_devices;
+}
+
 bool dsvm_hw_has_infiniband(const struct dsvm_hw *hw)
 {
-	return hw->pci.n_ib_pci > 0 || hw->pci.n_ib_ports > 0;
+	return hw->pci.n_ib_pci > 0 || hw->pci.n_ib_ports > 0 || hw->pci.n_ib_devices > 0;
 }
 
 int dsvm_hw_get_secure_boot(const struct dsvm_hw *hw)

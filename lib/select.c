@@ -63,7 +63,8 @@ static void add_warning(struct dsvm_choice *c, enum dsvm_select_warning_code cod
 
 /* What PCI shows, sorted into catalogued models, NVSwitches and unknown devices. */
 struct pci_tally {
-	const struct dsvm_gpu_info *models[MAX_MODELS];
+	const struct dsvm_gpu_info *models[MAX_MODELS]; /* gpus.yaml entries or table records */
+	const char *names[MAX_MODELS]; /* the first device's name in the tables, or NULL */
 	unsigned counts[MAX_MODELS];
 	size_t n_models;
 	unsigned gpus;	   /* catalogued compute GPUs */
@@ -73,14 +74,19 @@ struct pci_tally {
 	size_t n_unknown;
 	unsigned unknown_nvidia;
 	unsigned unknown_amd;
+	unsigned unknown_amd_accel; /* of which in the processing-accelerator class (0x12) */
 };
 
 static void tally_unknown(struct pci_tally *t, const struct dsvm_hw_gpu *g)
 {
-	if (g->vendor_id == DSVM_PCI_VENDOR_NVIDIA)
+	if (g->vendor_id == DSVM_PCI_VENDOR_NVIDIA) {
 		t->unknown_nvidia++;
-	else
+	} else {
 		t->unknown_amd++;
+		/* Instinct parts show as "Processing accelerators"; Radeon as display classes. */
+		if (g->class_code >> 16 == 0x12)
+			t->unknown_amd_accel++;
+	}
 	for (size_t i = 0; i < t->n_unknown; i++)
 		if (t->unknown[i].vendor_id == g->vendor_id &&
 		    t->unknown[i].device_id == g->device_id) {
@@ -100,15 +106,17 @@ static void tally_pci(const struct dsvm_catalog *cat, const struct dsvm_hw_summa
 	for (size_t i = 0; i < hw->n_gpus; i++) {
 		const struct dsvm_hw_gpu *g = &hw->gpus[i];
 		const struct dsvm_gpu_info *info;
+		struct dsvm_gpu_class gc;
 		size_t m;
 
 		/* Only the two GPU vendors matter; a Hyper-V video function is not a GPU. */
 		if (g->vendor_id != DSVM_PCI_VENDOR_NVIDIA && g->vendor_id != DSVM_PCI_VENDOR_AMD)
 			continue;
-		if (dsvm_catalog_find_gpu(cat, g->vendor_id, g->device_id, &info) < 0) {
+		if (dsvm_catalog_classify_gpu(cat, g->vendor_id, g->device_id, &gc) < 0) {
 			tally_unknown(t, g);
 			continue;
 		}
+		info = gc.info;
 		if (info->switch_only) {
 			t->switches++;
 			continue;
@@ -120,24 +128,42 @@ static void tally_pci(const struct dsvm_catalog *cat, const struct dsvm_hw_summa
 		if (m == t->n_models) {
 			if (m == MAX_MODELS)
 				continue;
+			t->names[m] = gc.name;
 			t->models[t->n_models++] = info;
 		}
 		t->counts[m]++;
 	}
 }
 
-/* The catalogued model PCI shows most of (the first seen wins a tie), or NULL. */
+/*
+ * The model PCI shows most of among those a driver kind serves (the first seen wins a tie), else
+ * among the rest; NULL when there is none.
+ */
 static const struct dsvm_gpu_info *tally_main_model(const struct pci_tally *t, unsigned *ret_n)
 {
 	size_t best = 0;
 
 	if (t->n_models == 0)
 		return NULL;
-	for (size_t m = 1; m < t->n_models; m++)
-		if (t->counts[m] > t->counts[best])
+	/* A device some kind drives outranks any number the tables place in no kind. */
+	for (size_t m = 1; m < t->n_models; m++) {
+		bool served = t->models[m]->driver_kind != DSVM_DRIVER_NONE;
+		bool best_served = t->models[best]->driver_kind != DSVM_DRIVER_NONE;
+
+		if (served != best_served ? served : t->counts[m] > t->counts[best])
 			best = m;
+	}
 	*ret_n = t->counts[best];
 	return t->models[best];
+}
+
+/* How a reason names a model: gpus.yaml's model, or the tables' name of the device seen. */
+static const char *tally_name_of(const struct pci_tally *t, const struct dsvm_gpu_info *gpu)
+{
+	for (size_t m = 0; m < t->n_models; m++)
+		if (t->models[m] == gpu && gpu->generated && t->names[m])
+			return t->names[m];
+	return gpu->model;
 }
 
 static unsigned tally_count_of(const struct pci_tally *t, const struct dsvm_gpu_info *gpu)
@@ -203,8 +229,9 @@ static void warn_unknown_devices(struct dsvm_choice *c, const struct pci_tally *
 		const struct dsvm_hw_gpu *g = &t->unknown[i];
 
 		add_warning(c, DSVM_SELECT_WARN_UNKNOWN_DEVICE,
-			    "PCI device %04x:%04x (x%u) is an %s device the hardware catalog does "
-			    "not list; add it to gpus.yaml",
+			    "PCI device %04x:%04x (x%u) is an %s device in no device table "
+			    "(gpus.yaml, pci-devices.yaml); add it to gpus.yaml or regenerate "
+			    "pci-devices.yaml from newer sources (tools/gen-gpu-tables.py)",
 			    g->vendor_id, g->device_id, t->unknown_counts[i],
 			    g->vendor_id == DSVM_PCI_VENDOR_NVIDIA ? "NVIDIA" : "AMD");
 	}
@@ -314,9 +341,23 @@ static void select_by_pci(const struct dsvm_catalog *cat, const struct dsvm_hw_s
 		c->gpu = gpu;
 		c->kind = gpu->driver_kind;
 		choose_branch(cat, c->kind, gpu, NULL, c->branch);
-		snprintf(c->reason, sizeof(c->reason), "%s; PCI shows %u x %s (%s): %s%s%s", where,
-			 n, gpu->model, gpu->architecture, dsvm_driver_kind_to_string(c->kind),
-			 c->branch[0] ? " " : "", c->branch);
+		if (!gpu->generated)
+			snprintf(c->reason, sizeof(c->reason), "%s; PCI shows %u x %s (%s): %s%s%s",
+				 where, n, gpu->model, gpu->architecture,
+				 dsvm_driver_kind_to_string(c->kind), c->branch[0] ? " " : "",
+				 c->branch);
+		else if (c->kind == DSVM_DRIVER_NONE)
+			snprintf(c->reason, sizeof(c->reason),
+				 "%s; PCI shows %u x %s, %s by the public device tables: no driver "
+				 "branch dsvm carries supports it, none chosen",
+				 where, n, tally_name_of(t, gpu), gpu->architecture);
+		else
+			snprintf(c->reason, sizeof(c->reason),
+				 "%s; PCI shows %u x %s, %s by the public device tables (not in "
+				 "gpus.yaml): %s%s%s",
+				 where, n, tally_name_of(t, gpu), gpu->architecture,
+				 dsvm_driver_kind_to_string(c->kind), c->branch[0] ? " " : "",
+				 c->branch);
 		warn_mixed(c, t, gpu);
 	} else if (t->unknown_nvidia > 0) {
 		/* A device newer than the catalog is far likelier than an older one, and every
@@ -324,15 +365,21 @@ static void select_by_pci(const struct dsvm_catalog *cat, const struct dsvm_hw_s
 		c->kind = DSVM_DRIVER_NVIDIA_OPEN;
 		choose_branch(cat, c->kind, NULL, NULL, c->branch);
 		snprintf(c->reason, sizeof(c->reason),
-			 "%s; PCI shows %u NVIDIA device(s) the catalog does not list: assuming a "
-			 "GPU newer than the catalog, %s%s%s",
+			 "%s; PCI shows %u NVIDIA device(s) in no device table: assuming a GPU "
+			 "newer than every table, %s%s%s",
 			 where, t->unknown_nvidia, dsvm_driver_kind_to_string(c->kind),
 			 c->branch[0] ? " " : "", c->branch);
+	} else if (t->unknown_amd_accel > 0) {
+		c->kind = DSVM_DRIVER_AMD_ROCM;
+		snprintf(c->reason, sizeof(c->reason),
+			 "%s; PCI shows %u AMD accelerator(s) in no device table: assuming an "
+			 "Instinct newer than every table, %s",
+			 where, t->unknown_amd_accel, dsvm_driver_kind_to_string(c->kind));
 	} else if (t->unknown_amd > 0) {
 		c->kind = DSVM_DRIVER_NONE;
 		snprintf(c->reason, sizeof(c->reason),
-			 "%s; PCI shows %u AMD device(s) the catalog does not list: no driver "
-			 "chosen (Instinct and Radeon PRO need different ones)",
+			 "%s; PCI shows %u AMD display device(s) in no device table (neither "
+			 "Instinct nor Radeon PRO): no driver chosen",
 			 where, t->unknown_amd);
 	} else {
 		c->kind = DSVM_DRIVER_NONE;

@@ -3,7 +3,8 @@
 
 /*
  * The hardware catalog: the YAML data under manifests/hardware/ (gpus.yaml, sizes.yaml,
- * cuda-drivers.yaml; schema in manifests/hardware/README.md) loaded into a read-only index.
+ * cuda-drivers.yaml, and the generated device tables pci-devices.yaml; schema in
+ * manifests/hardware/README.md) loaded into a read-only index.
  *
  * PCI vendor:device -> GPU model, architecture, compute capability, the driver branches that
  * support it; Azure VM size -> family, GPU model and count, InfiniBand, NVSwitch, driver kind;
@@ -40,7 +41,18 @@ struct dsvm_gpu_info {
 	bool open_module;		/* NVIDIA's open kernel module supports it (Turing+) */
 	bool proprietary_module;	/* the proprietary module supports it (not Blackwell) */
 	bool switch_only;		/* an NVSwitch bridge, not a compute GPU */
-	enum dsvm_driver_kind driver_kind; /* the kind when PCI alone decides */
+	bool generated; /* not a gpus.yaml entry: the record pci-devices.yaml gives an architecture
+			 * (no device ids, no compute capability, model "NVIDIA pascal GPU") */
+	enum dsvm_driver_kind driver_kind; /* the kind when PCI alone decides; may be none for a
+					    * generated record (Fermi and older) */
+};
+
+/* What the catalog knows of one PCI device (dsvm_catalog_classify_gpu()). */
+struct dsvm_gpu_class {
+	const struct dsvm_gpu_info *info; /* the gpus.yaml entry, else its architecture's record */
+	const char *name; /* the device tables' name ("GP102 [GeForce GTX 1080 Ti]"),
+					   * or NULL when they do not list it */
+	bool catalogued;  /* info is a gpus.yaml entry */
 };
 
 struct dsvm_size_info {
@@ -66,7 +78,9 @@ struct dsvm_branch_info {
 };
 
 /*
- * Load every catalog file from dir (gpus.yaml, sizes.yaml, cuda-drivers.yaml). Errors are
+ * Load every catalog file from dir (gpus.yaml, sizes.yaml, cuda-drivers.yaml, and
+ * pci-devices.yaml when present: from the built-in index when the file holds exactly the bytes
+ * it was compiled from, else parsed). Errors are
  * -EBADMSG with "file:line:col: ..." in the context (unknown keys, wrong types, a malformed or
  * duplicate PCI id, a duplicate size name, a size naming an unknown GPU), or -errno for a file
  * that cannot be read. The caller frees *ret with dsvm_catalog_free().
@@ -84,6 +98,20 @@ void dsvm_catalog_free(struct dsvm_catalog *cat);
 /* GPU by PCI ids (numbers, 0x10de:0x20b5). 0, or -ENOENT for an uncatalogued device. */
 int dsvm_catalog_find_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id, uint16_t device_id,
 			  const struct dsvm_gpu_info **ret);
+
+/*
+ * Every device the catalog can place: a gpus.yaml entry first (it stays authoritative), else the
+ * generated tables' row, whose architecture decides the kind (see struct dsvm_gpu_info
+ * .generated). 0 and *ret, or -ENOENT for a device no table lists (newer than all of them).
+ */
+int dsvm_catalog_classify_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id,
+			      uint16_t device_id, struct dsvm_gpu_class *ret);
+
+/*
+ * Rows in the generated device tables (0 when pci-devices.yaml is absent); *ret_from_index (may
+ * be NULL) says whether they came from the index compiled into this build rather than the YAML.
+ */
+size_t dsvm_catalog_n_table_devices(const struct dsvm_catalog *cat, bool *ret_from_index);
 
 /* GPU by its key in gpus.yaml ("h100-sxm5"). 0 or -ENOENT. */
 int dsvm_catalog_get_gpu(const struct dsvm_catalog *cat, const char *key,

@@ -30,12 +30,13 @@
 #define DSVM_DETECT_MAX_IB_PORTS 16
 
 /* PCI class codes (base << 16 | sub << 8 | prog-if), from pci.ids "C" lines. */
-#define DSVM_PCI_CLASS_VGA 0x0300     /* "VGA compatible controller" */
-#define DSVM_PCI_CLASS_3D 0x0302      /* "3D controller" */
-#define DSVM_PCI_CLASS_DISPLAY 0x0380 /* "Display controller": Radeon PRO V620 */
-#define DSVM_PCI_CLASS_ACCEL 0x1200   /* "Processing accelerators": Instinct MI300X */
-#define DSVM_PCI_CLASS_BRIDGE 0x0680  /* "Bridge": NVSwitch reports this */
-#define DSVM_PCI_CLASS_IB 0x0207      /* "Infiniband controller" */
+#define DSVM_PCI_CLASS_VGA 0x0300	/* "VGA compatible controller" */
+#define DSVM_PCI_CLASS_3D 0x0302	/* "3D controller" */
+#define DSVM_PCI_CLASS_DISPLAY 0x0380	/* "Display controller": Radeon PRO V620 */
+#define DSVM_PCI_CLASS_ACCEL 0x1200	/* "Processing accelerators": Instinct MI300X */
+#define DSVM_PCI_CLASS_BRIDGE 0x0680	/* "Bridge": NVSwitch reports this */
+#define DSVM_PCI_CLASS_IB 0x0207	/* "Infiniband controller" */
+#define DSVM_PCI_CLASS_IB_SERIAL 0x0c06 /* "Serial bus controller: InfiniBand" (mlx4, QLogic) */
 #define DSVM_PCI_VENDOR_MELLANOX 0x15b3
 
 enum dsvm_vm_size_source {
@@ -64,6 +65,9 @@ struct dsvm_hw_options {
 	const char *vm_size;  /* --vm-size; NULL to look it up */
 	const char *imds_url; /* NULL for Azure's (DSVM_IMDS_URL in dsvm/imds.h) */
 	bool no_imds;	      /* never ask IMDS (cloud-init's copy is still read) */
+	/* Neither PCI nor InfiniBand is looked at (no GPUs, no fabric): the no-op boot, whose PCI
+	 * inventory key says they are as recorded (dsvm_pci_inventory_key in dsvm/state.h). */
+	bool skip_pci;
 };
 
 struct dsvm_hw;
@@ -77,9 +81,20 @@ struct dsvm_hw;
 int dsvm_hw_detect(struct dsvm_ctx *ctx, const struct dsvm_hw_options *opts, struct dsvm_hw **ret);
 void dsvm_hw_free(struct dsvm_hw *hw);
 
-/* GPUs sorted by PCI address; i < the count, else NULL. */
+/*
+ * GPUs sorted by PCI address; i < the count, else NULL. These are the NVIDIA and AMD display
+ * and accelerator functions: what a driver kind serves, and what the fingerprint and the health
+ * gate count.
+ */
 size_t dsvm_hw_get_n_gpus(const struct dsvm_hw *hw);
 const struct dsvm_gpu *dsvm_hw_get_gpu(const struct dsvm_hw *hw, size_t i);
+
+/*
+ * Display functions of every other vendor (BMC VGA such as ASPEED or Matrox, virtual VGA of
+ * Hyper-V, QEMU, VMware), sorted by address: never GPUs, never counted.
+ */
+size_t dsvm_hw_get_n_display_adapters(const struct dsvm_hw *hw);
+const struct dsvm_gpu *dsvm_hw_get_display_adapter(const struct dsvm_hw *hw, size_t i);
 
 /* PCI functions looked at (after the cap), for diagnostics and the benchmark. */
 size_t dsvm_hw_get_n_pci_devices(const struct dsvm_hw *hw);
@@ -88,12 +103,16 @@ size_t dsvm_hw_get_n_pci_devices(const struct dsvm_hw *hw);
 unsigned dsvm_hw_get_n_nvswitches(const struct dsvm_hw *hw);
 
 /*
- * InfiniBand: PCI functions of the Infiniband class (Mellanox, 0x0207xx) and ports under
- * /sys/class/infiniband whose link_layer is "InfiniBand" (not RoCE: an accelerated-networking
- * Ethernet VF also has an mlx5 RDMA device there). has_infiniband is either being non-zero.
+ * InfiniBand: PCI functions of the InfiniBand classes (0x0207 "Infiniband controller", 0x0c06
+ * serial-bus InfiniBand: ConnectX-3 mlx4, QLogic/Intel), any vendor; ports under
+ * /sys/class/infiniband whose link_layer is "InfiniBand"; and entries there that are
+ * InfiniBand (a port says so, or no port has a link_layer at all, as with drivers older than
+ * the attribute). An entry whose ports all say "Ethernet" is RoCE (accelerated networking's
+ * mlx5 VF), not InfiniBand. has_infiniband is any of these being non-zero.
  */
 unsigned dsvm_hw_get_n_ib_pci(const struct dsvm_hw *hw);
 unsigned dsvm_hw_get_n_ib_ports(const struct dsvm_hw *hw);
+unsigned dsvm_hw_get_n_ib_devices(const struct dsvm_hw *hw);
 bool dsvm_hw_has_infiniband(const struct dsvm_hw *hw);
 
 /* 1 enabled, 0 disabled (or no EFI at all), -ENODATA unknown (unreadable or malformed). */

@@ -24,8 +24,10 @@
 
 /* One GPU function seen on PCI. NVSwitch bridges may be listed too; they count as fabric. */
 struct dsvm_hw_gpu {
-	uint16_t vendor_id; /* 0x10de */
-	uint16_t device_id; /* 0x20b5 */
+	uint16_t vendor_id;  /* 0x10de */
+	uint16_t device_id;  /* 0x20b5 */
+	uint32_t class_code; /* 0x120000; 0 when unknown. An AMD device no table lists is taken
+			      * for a new Instinct only in the accelerator class (0x12) */
 };
 
 /* What detection found; the caller owns everything here. */
@@ -73,8 +75,11 @@ struct dsvm_choice {
  * "none" with warnings; unknown sizes and devices are reported in ret->warnings, never hidden.
  * A catalogued size decides unless PCI shows another catalogued GPU and none of the size's
  * (then PCI decides, with GPU_MISMATCH). An unlisted size is a CPU size: no warning unless PCI
- * shows a GPU. An NVIDIA device the catalog does not know gets nvidia-open (likely newer than
- * the catalog), an unknown AMD device no driver. Vendors other than NVIDIA and AMD are ignored.
+ * shows a GPU. A device gpus.yaml does not list is placed by the generated device tables
+ * (pci-devices.yaml): its architecture's kind, or none for Fermi and older with the reason. A
+ * device in no table is taken for one newer than all of them: NVIDIA -> nvidia-open, AMD in the
+ * accelerator class -> amd-rocm, another AMD device no driver; the reason says it assumed so.
+ * Vendors other than NVIDIA and AMD are ignored.
  * ctx may be NULL. Returns -EINVAL for a NULL argument or an n_gpus over 4096.
  */
 int dsvm_driver_select(struct dsvm_ctx *ctx, const struct dsvm_catalog *cat,

@@ -411,6 +411,158 @@ static void test_missing_directory(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+/* A scratch catalog: the tree's curated files, and pci-devices.yaml as given (NULL: none). */
+static void make_catalog(char dir[64], const char *pci_text, size_t pci_size)
+{
+	static const char *const names[] = { "gpus.yaml", "sizes.yaml", "cuda-drivers.yaml" };
+	char path[128], src[512];
+
+	snprintf(dir, 64, "/tmp/dsvm-test-catalog.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "%s/%s", CATALOG_DIR, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		assert_int_equal(symlink(src, path), 0);
+	}
+	if (pci_text) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/pci-devices.yaml", dir);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(pci_text, 1, pci_size, f), pci_size);
+		assert_int_equal(fclose(f), 0);
+	}
+}
+
+static void remove_catalog(const char *dir)
+{
+	static const char *const names[] = { "gpus.yaml", "sizes.yaml", "cuda-drivers.yaml",
+					     "pci-devices.yaml" };
+	char path[128];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static char *read_text(const char *path, size_t *ret_size)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = malloc(1 << 22);
+	size_t n;
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	n = fread(buf, 1, (1 << 22) - 64, f);
+	assert_true(n > 0 && feof(f));
+	fclose(f);
+	*ret_size = n;
+	return buf;
+}
+
+/*
+ * The compiled-in index and the YAML it was made from classify every device id alike; an edited
+ * table (one comment more) is not the index's, so it is parsed; an absent table places nothing.
+ */
+static void test_device_index_matches_yaml(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_catalog *fast = NULL, *slow = NULL, *none = NULL;
+	struct dsvm_gpu_class a, b;
+	size_t size, rows = 0;
+	bool from_index = false;
+	char dir[64], hex[65];
+	const char *name;
+	char *text;
+
+	(void)state;
+	text = read_text(CATALOG_DIR "/pci-devices.yaml", &size);
+	assert_ok(ctx, dsvm_catalog_load(ctx, CATALOG_DIR, &fast));
+	rows = dsvm_catalog_n_table_devices(fast, &from_index);
+	assert_true(from_index);
+	assert_true(rows > 1500);
+
+	memcpy(text + size, "# edited\n", 9);
+	make_catalog(dir, text, size + 9);
+	assert_ok(ctx, dsvm_catalog_load(ctx, dir, &slow));
+	assert_int_equal(dsvm_catalog_n_table_devices(slow, &from_index), rows);
+	assert_false(from_index);
+	for (uint32_t key = 0; key < 0x20000; key++) {
+		uint16_t vendor = key >> 16 ? DSVM_PCI_VENDOR_AMD : DSVM_PCI_VENDOR_NVIDIA;
+		int ra = dsvm_catalog_classify_gpu(fast, vendor, key & 0xffff, &a);
+		int rb = dsvm_catalog_classify_gpu(slow, vendor, key & 0xffff, &b);
+
+		assert_int_equal(ra, rb);
+		if (ra < 0)
+			continue;
+		assert_string_equal(a.info->architecture, b.info->architecture);
+		assert_int_equal(a.info->driver_kind, b.info->driver_kind);
+		assert_int_equal(a.catalogued, b.catalogued);
+		assert_true((a.name == NULL) == (b.name == NULL));
+		if (a.name)
+			assert_string_equal(a.name, b.name);
+	}
+	/* The table is an input of the lock, whichever way it was read. */
+	assert_int_equal(dsvm_catalog_get_input(slow, 3, &name, hex), 0);
+	assert_string_equal(name, "pci-devices.yaml");
+	assert_int_equal(dsvm_catalog_get_input(fast, 3, &name, hex), 0);
+	assert_int_equal(dsvm_catalog_get_input(fast, 4, &name, hex), -ERANGE);
+	remove_catalog(dir);
+
+	make_catalog(dir, NULL, 0);
+	assert_ok(ctx, dsvm_catalog_load(ctx, dir, &none));
+	assert_int_equal(dsvm_catalog_n_table_devices(none, NULL), 0);
+	assert_int_equal(dsvm_catalog_classify_gpu(none, DSVM_PCI_VENDOR_NVIDIA, 0x1b06, &a),
+			 -ENOENT);
+	assert_int_equal(dsvm_catalog_classify_gpu(none, DSVM_PCI_VENDOR_NVIDIA, 0x20b5, &a), 0);
+	assert_true(a.catalogued);
+	assert_int_equal(dsvm_catalog_get_input(none, 3, &name, hex), -ERANGE);
+	remove_catalog(dir);
+
+	dsvm_catalog_free(fast);
+	dsvm_catalog_free(slow);
+	dsvm_catalog_free(none);
+	free(text);
+	dsvm_ctx_free(ctx);
+}
+
+/* Table rows are checked like every other catalog file, with file:line:col. */
+static void test_bad_device_tables(void **state)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} cases[] = {
+		{ "nvidia:\n  - {id: \"1b0\", name: x, architecture: pascal}\n",
+		  "pci-devices.yaml:2:", "bad PCI device id '1b0'" },
+		{ "amd:\n  - {id: \"738c\", name: x, architecture: cdna1}\n",
+		  "pci-devices.yaml:2:", "needs 'family: instinct'" },
+		{ "nvidia:\n  - {id: \"1b06\", name: x, architecture: pascal, colour: green}\n",
+		  "pci-devices.yaml:2:", "colour" },
+		{ "nvidia:\n  - {id: \"1b06\", name: x, architecture: pascal}\n  - {id: \"1B06\", "
+		  "name: y, architecture: pascal}\n",
+		  "pci-devices.yaml:1:", "10de:1b06 is listed twice" },
+		{ "intel: []\n", "pci-devices.yaml:1:", "intel" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dsvm_ctx *ctx = unit_ctx();
+		struct dsvm_catalog *cat = NULL;
+		char dir[64];
+
+		make_catalog(dir, cases[i].text, strlen(cases[i].text));
+		assert_int_equal(dsvm_catalog_load(ctx, dir, &cat), -EBADMSG);
+		assert_null(cat);
+		assert_error_contains(ctx, cases[i].where);
+		assert_error_contains(ctx, cases[i].what);
+		remove_catalog(dir);
+		dsvm_ctx_free(ctx);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +577,8 @@ int main(void)
 		cmocka_unit_test(test_bad_catalogs),
 		cmocka_unit_test(test_base_of_bad_corpus_loads),
 		cmocka_unit_test(test_missing_directory),
+		cmocka_unit_test(test_device_index_matches_yaml),
+		cmocka_unit_test(test_bad_device_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,7 +47,7 @@ static struct dsvm_choice pick(const char *vm_size, uint16_t vendor, uint16_t de
 
 	assert_true(n <= 16);
 	for (size_t i = 0; i < n; i++)
-		gpus[i] = (struct dsvm_hw_gpu){ vendor, device };
+		gpus[i] = (struct dsvm_hw_gpu){ vendor, device, 0 };
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
 	return c;
 }
@@ -180,9 +180,9 @@ static void test_fabric(void **state)
 	(void)state;
 	/* Eight H100s and four NVSwitch functions: the switches are fabric, not GPUs. */
 	for (size_t i = 0; i < 8; i++)
-		gpus[hw.n_gpus++] = (struct dsvm_hw_gpu){ NV, 0x2330 };
+		gpus[hw.n_gpus++] = (struct dsvm_hw_gpu){ NV, 0x2330, 0 };
 	for (size_t i = 0; i < 4; i++)
-		gpus[hw.n_gpus++] = (struct dsvm_hw_gpu){ NV, 0x22a3 };
+		gpus[hw.n_gpus++] = (struct dsvm_hw_gpu){ NV, 0x22a3, 0 };
 	hw.infiniband = true;
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
 	assert_int_equal(c.kind, DSVM_DRIVER_NVIDIA_OPEN);
@@ -206,7 +206,7 @@ static void test_fabric(void **state)
 
 static void test_mismatches(void **state)
 {
-	struct dsvm_hw_gpu mixed[3] = { { NV, 0x20b5 }, { NV, 0x20b5 }, { NV, 0x1eb8 } };
+	struct dsvm_hw_gpu mixed[3] = { { NV, 0x20b5, 0 }, { NV, 0x20b5, 0 }, { NV, 0x1eb8, 0 } };
 	struct dsvm_hw_summary hw = { .gpus = mixed, .n_gpus = 3 };
 	struct dsvm_choice c;
 
@@ -244,7 +244,7 @@ static void test_mismatches(void **state)
 
 static void test_unknown_devices(void **state)
 {
-	struct dsvm_hw_gpu gpus[3] = { { NV, 0x2fff }, { NV, 0x2fff }, { NV, 0x2ffe } };
+	struct dsvm_hw_gpu gpus[3] = { { NV, 0x2fff, 0 }, { NV, 0x2fff, 0 }, { NV, 0x2ffe, 0 } };
 	struct dsvm_hw_summary hw = { .gpus = gpus, .n_gpus = 3 };
 	struct dsvm_choice c;
 
@@ -257,24 +257,101 @@ static void test_unknown_devices(void **state)
 	assert_int_equal(c.warnings[0].code, DSVM_SELECT_WARN_UNKNOWN_DEVICE);
 	assert_non_null(strstr(c.warnings[0].text, "10de:2fff (x2)"));
 	assert_non_null(strstr(c.warnings[1].text, "10de:2ffe (x1)"));
-	assert_reason(&c, "does not list");
+	assert_reason(&c, "in no device table");
+	assert_reason(&c, "newer than every table");
 	assert_string_equal(c.branch, "595");
 
-	/* An unknown AMD device: reported, and no driver guessed. */
+	/* An unknown AMD display device: reported, and no driver guessed. */
 	c = pick(NULL, AMD, 0x7fff, 1, false, false);
 	assert_int_equal(c.kind, DSVM_DRIVER_NONE);
 	assert_true(dsvm_choice_has_warning(&c, DSVM_SELECT_WARN_UNKNOWN_DEVICE));
 
 	/* An unknown device next to a known GPU: the known one decides, the other is reported. */
-	gpus[2] = (struct dsvm_hw_gpu){ NV, 0x20b5 };
+	gpus[2] = (struct dsvm_hw_gpu){ NV, 0x20b5, 0 };
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
 	assert_string_equal(c.gpu->key, "a100-pcie-80gb");
 	assert_true(dsvm_choice_has_warning(&c, DSVM_SELECT_WARN_UNKNOWN_DEVICE));
 }
 
+/*
+ * Devices gpus.yaml does not list, placed by the generated tables (pci-devices.yaml, from
+ * pci.ids and NVIDIA's open-modules list): each gets its architecture's kind and limits.
+ */
+static void test_table_devices(void **state)
+{
+	static const struct {
+		uint16_t vendor, device;
+		uint32_t class_code;
+		enum dsvm_driver_kind kind;
+		const char *arch, *branch, *reason;
+	} cases[] = {
+		/* pci.ids: 1180 GK104 [GeForce GTX 680]: Kepler ends at R470. */
+		{ NV, 0x1180, 0x030000, DSVM_DRIVER_NVIDIA_LEGACY_470, "kepler", "470", "GTX 680" },
+		/* 13c2 GM204 [GeForce GTX 970], 1b06 GP102 [GeForce GTX 1080 Ti], 1dba GV100GL
+		 * [Quadro GV100]: proprietary, the last branch 580. */
+		{ NV, 0x13c2, 0x030000, DSVM_DRIVER_NVIDIA_PROPRIETARY, "maxwell", "580",
+		  "GTX 970" },
+		{ NV, 0x1b06, 0x030000, DSVM_DRIVER_NVIDIA_PROPRIETARY, "pascal", "580",
+		  "1080 Ti" },
+		{ NV, 0x1dba, 0x030000, DSVM_DRIVER_NVIDIA_PROPRIETARY, "volta", "580", "GV100" },
+		/* 06d1 GF100GL [Tesla C2050 / C2070]: nothing dsvm carries drives Fermi. */
+		{ NV, 0x06d1, 0x030200, DSVM_DRIVER_NONE, "fermi", "", "no driver branch" },
+		/* 1e04 TU102 [GeForce RTX 2080 Ti], 2204 GA102 [GeForce RTX 3090], 2684 AD102
+		 * [GeForce RTX 4090]; 2b85 "NVIDIA GeForce RTX 5090" is only on NVIDIA's list. */
+		{ NV, 0x1e04, 0x030000, DSVM_DRIVER_NVIDIA_OPEN, "turing", "595", "RTX 2080 Ti" },
+		{ NV, 0x2204, 0x030000, DSVM_DRIVER_NVIDIA_OPEN, "ampere", "595", "RTX 3090" },
+		{ NV, 0x2684, 0x030000, DSVM_DRIVER_NVIDIA_OPEN, "ada", "595", "RTX 4090" },
+		{ NV, 0x2b85, 0x030000, DSVM_DRIVER_NVIDIA_OPEN, "blackwell", "595", "RTX 5090" },
+		/* 738c Arcturus GL-XL [Instinct MI100]; 73a3 Navi 21 GL-XL [Radeon PRO W6800]. */
+		{ AMD, 0x738c, 0x038000, DSVM_DRIVER_AMD_ROCM, "cdna1", "", "MI100" },
+		{ AMD, 0x73a3, 0x030000, DSVM_DRIVER_AMD_RADEON_PRO, "rdna2", "", "W6800" },
+		/* 74a0 [Instinct MI300A] is newer than pci.ids 2023.04: an accelerator in no table. */
+		{ AMD, 0x74a0, 0x120000, DSVM_DRIVER_AMD_ROCM, NULL, "", "newer than every table" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dsvm_hw_gpu g = { cases[i].vendor, cases[i].device, cases[i].class_code };
+		struct dsvm_hw_summary hw = { .gpus = &g, .n_gpus = 1 };
+		struct dsvm_choice c;
+
+		assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
+		if (c.kind != cases[i].kind)
+			fail_msg("%04x:%04x: kind %s, want %s (%s)", cases[i].vendor,
+				 cases[i].device, dsvm_driver_kind_to_string(c.kind),
+				 dsvm_driver_kind_to_string(cases[i].kind), c.reason);
+		assert_string_equal(c.branch, cases[i].branch);
+		assert_reason(&c, cases[i].reason);
+		if (cases[i].arch) {
+			assert_non_null(c.gpu);
+			assert_true(c.gpu->generated);
+			assert_string_equal(c.gpu->architecture, cases[i].arch);
+			assert_reason(&c, "public device tables");
+		} else {
+			assert_null(c.gpu);
+		}
+	}
+}
+
+/* A served GPU decides over any number of devices the tables place in no kind. */
+static void test_served_outranks_unserved(void **state)
+{
+	struct dsvm_hw_gpu gpus[3] = { { NV, 0x06d1, 0x030200 },
+				       { NV, 0x06d1, 0x030200 },
+				       { NV, 0x1eb8, 0x030200 } };
+	struct dsvm_hw_summary hw = { .gpus = gpus, .n_gpus = 3 };
+	struct dsvm_choice c;
+
+	(void)state;
+	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
+	assert_int_equal(c.kind, DSVM_DRIVER_NVIDIA_OPEN);
+	assert_string_equal(c.gpu->key, "tesla-t4");
+	assert_true(dsvm_choice_has_warning(&c, DSVM_SELECT_WARN_MIXED_GPUS));
+}
+
 static void test_cpu_only(void **state)
 {
-	struct dsvm_hw_gpu video = { 0x1414, 0x5353 }; /* Hyper-V video: not a GPU vendor */
+	struct dsvm_hw_gpu video = { 0x1414, 0x5353, 0 }; /* Hyper-V video: not a GPU vendor */
 	struct dsvm_hw_summary hw = { .vm_size = "Standard_D4s_v5", .gpus = &video, .n_gpus = 1 };
 	struct dsvm_choice c;
 
@@ -293,7 +370,7 @@ static void test_cpu_only(void **state)
 
 static void test_secure_boot(void **state)
 {
-	struct dsvm_hw_gpu a10 = { NV, 0x2236 };
+	struct dsvm_hw_gpu a10 = { NV, 0x2236, 0 };
 	struct dsvm_hw_summary hw = {
 		.vm_size = "Standard_NV36ads_A10_v5", .gpus = &a10, .n_gpus = 1, .secure_boot = true
 	};
@@ -397,7 +474,7 @@ static void test_target_from_choice(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 8; i++)
-		gpus[i] = (struct dsvm_hw_gpu){ NV, 0x2335 };
+		gpus[i] = (struct dsvm_hw_gpu){ NV, 0x2335, 0 };
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), 0);
 	assert_no_warnings(&c);
 	dsvm_target_init(&t, "ubuntu-22.04", "x86_64");
@@ -437,7 +514,7 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(dsvm_driver_select(ctx, NULL, &hw, &c), -EINVAL);
 	/* n_gpus without an array, and an absurd count. */
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), -EINVAL);
-	hw.gpus = (const struct dsvm_hw_gpu[]){ { NV, 0x20b5 } };
+	hw.gpus = (const struct dsvm_hw_gpu[]){ { NV, 0x20b5, 0 } };
 	hw.n_gpus = 5000;
 	assert_int_equal(dsvm_driver_select(ctx, cat, &hw, &c), -EINVAL);
 	assert_error_contains(ctx, "5000");
@@ -465,6 +542,8 @@ int main(void)
 		cmocka_unit_test(test_target_from_choice),
 		cmocka_unit_test(test_target_limits_from_choice),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_table_devices),
+		cmocka_unit_test(test_served_outranks_unserved),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
