@@ -15,6 +15,8 @@ int cmd_sbom(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_install(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_packer(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
 
 struct dsvm_lock;
 struct dsvm_target;

@@ -15,6 +15,10 @@ static const struct dsvm_verb verbs[] = {
 	  cmd_install },
 	{ "image", "resolve, fetch and install an edition into a root in one resumable run",
 	  cmd_image },
+	{ "packer", "write Packer templates (azure-arm) that build an edition on Azure",
+	  cmd_packer },
+	{ "seal", "seal the Windows installers an edition pins by their signer (the seal file)",
+	  cmd_seal },
 	{ NULL, NULL, NULL },
 };
 
