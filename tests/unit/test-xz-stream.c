@@ -69,7 +69,7 @@ static void write_blob(const char *path, size_t size)
 		size_t len = size - i < 4096 ? size - i : 4096;
 
 		if (i > 0 && rnd() % 2)
-			memcpy(b + i, b + rnd() % i / 2, len);
+			memmove(b + i, b + rnd() % i / 2, len);
 		else
 			for (size_t k = 0; k < len; k++)
 				b[i + k] = (unsigned char)rnd();
