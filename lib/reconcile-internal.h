@@ -40,6 +40,7 @@ struct reconcile {
 	struct dsvm_catalog *catalog;
 	struct dsvm_hw *hw;
 	struct dsvm_fingerprint fp;
+	char pci_inventory[DSVM_INVENTORY_KEY_SIZE]; /* "" when there is none */
 	char boot_id[64];
 	bool live_kernel;  /* --root and --sysroot are '/': modprobe and rmmod act */
 	bool live_systemd; /* --root is '/' and systemd runs: start and stop act */

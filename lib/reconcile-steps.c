@@ -247,6 +247,7 @@ int reconcile_record(struct reconcile *rc, enum dsvm_state_result result, const 
 		 failed ? rc->from_version : rc->disk_version);
 	snprintf(st.reason, sizeof(st.reason), "%s", reason);
 	snprintf(st.boot_id, sizeof(st.boot_id), "%s", rc->boot_id);
+	snprintf(st.pci_inventory, sizeof(st.pci_inventory), "%s", rc->pci_inventory);
 	return dsvm_state_save(rc->ctx, &st);
 }
 

@@ -171,6 +171,44 @@ static int load_inputs(struct reconcile *rc, const struct dsvm_reconcile_options
 	return dsvm_firstboot_conf_load(ctx, &rc->conf);
 }
 
+/* What a full scan would have found, as recorded: the inventory key says it is unchanged. */
+static void fingerprint_keep_pci(struct dsvm_fingerprint *now, const struct dsvm_fingerprint *was)
+{
+	snprintf(now->gpus, sizeof(now->gpus), "%s", was->gpus);
+	now->infiniband = was->infiniband;
+	now->nvswitch = was->nvswitch;
+}
+
+/*
+ * A no-op after a full scan, with a key the state lacks (a state from before the key, or a PCI
+ * change that left the fingerprint as it was): record the key, so the next boot skips the scan.
+ */
+static void remember_inventory(struct reconcile *rc)
+{
+	struct dsvm_state st = rc->state;
+	char again[DSVM_INVENTORY_KEY_SIZE];
+
+	if (!rc->pci_inventory[0] || streq(rc->pci_inventory, st.pci_inventory) ||
+	    dsvm_pci_inventory_key(rc->ctx, again) < 0 || !streq(again, rc->pci_inventory))
+		return;
+	snprintf(st.pci_inventory, sizeof(st.pci_inventory), "%s", rc->pci_inventory);
+	if (dsvm_state_save(rc->ctx, &st) < 0)
+		dsvm_warn(rc->ctx, "%s", dsvm_ctx_get_error(rc->ctx));
+}
+
+/*
+ * The key recorded with this run's fingerprint must describe the PCI functions the scan saw: a
+ * device that came or went during the scan leaves no key, and the next boot scans again.
+ */
+static void inventory_settled(struct reconcile *rc)
+{
+	char again[DSVM_INVENTORY_KEY_SIZE];
+
+	if (rc->pci_inventory[0] &&
+	    (dsvm_pci_inventory_key(rc->ctx, again) < 0 || !streq(again, rc->pci_inventory)))
+		rc->pci_inventory[0] = '\0';
+}
+
 /* The full detection: IMDS is asked only now, when the size is unknown and a change is likely. */
 static int detect_for_plan(struct reconcile *rc, const struct dsvm_reconcile_options *opts)
 {
@@ -396,27 +434,49 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 	rc.live_systemd =
 		path_is_slash(dsvm_ctx_get_root(ctx)) && access("/run/systemd/system", F_OK) == 0;
 
-	/* Detection without IMDS: cloud-init's copy of the size, or none; PCI decides. */
-	quick = opts->hw;
-	quick.no_imds = true;
-	r = dsvm_hw_detect(ctx, &quick, &rc.hw);
-	if (r < 0)
-		goto out;
-	dsvm_fingerprint_from_hw(rc.hw, &rc.fp);
 	reconcile_read_sys(ctx, "/proc/sys/kernel/random/boot_id", rc.boot_id, sizeof(rc.boot_id));
 	r = dsvm_state_load(ctx, &rc.state);
 	if (r >= 0)
 		rc.has_state = true;
 	else if (r != -ENOENT)
 		dsvm_warn(ctx, "%s", dsvm_ctx_get_error(ctx));
-	if (rc.has_state) {
-		r = try_noop(ctx, &rc.state, &rc.fp, rc.boot_id, opts->plan_only, rc.last_failure,
-			     sizeof(rc.last_failure), &sum);
-		if (r != 0) {
-			sum.from = rc.state.kind;
+
+	/*
+	 * Detection without IMDS: cloud-init's copy of the size, or none; PCI decides. When the
+	 * PCI inventory is the one recorded, the GPUs and fabric are too: the scan of every
+	 * function's class is skipped and the recorded ones stand in.
+	 */
+	quick = opts->hw;
+	quick.no_imds = true;
+	if (dsvm_pci_inventory_key(ctx, rc.pci_inventory) < 0)
+		rc.pci_inventory[0] = '\0';
+	quick.skip_pci = rc.has_state && rc.state.has_fingerprint && rc.pci_inventory[0] &&
+			 streq(rc.pci_inventory, rc.state.pci_inventory);
+	for (;;) {
+		r = dsvm_hw_detect(ctx, &quick, &rc.hw);
+		if (r < 0)
 			goto out;
+		dsvm_fingerprint_from_hw(rc.hw, &rc.fp);
+		if (quick.skip_pci)
+			fingerprint_keep_pci(&rc.fp, &rc.state.fp);
+		if (rc.has_state) {
+			r = try_noop(ctx, &rc.state, &rc.fp, rc.boot_id, opts->plan_only,
+				     rc.last_failure, sizeof(rc.last_failure), &sum);
+			if (r != 0) {
+				if (r > 0 && !quick.skip_pci && !opts->plan_only)
+					remember_inventory(&rc);
+				sum.from = rc.state.kind;
+				goto out;
+			}
 		}
+		if (!quick.skip_pci)
+			break;
+		/* Something else changed: the plan needs the GPUs as they are. */
+		quick.skip_pci = false;
+		dsvm_hw_free(rc.hw);
+		rc.hw = NULL;
 	}
+	inventory_settled(&rc);
 
 	r = load_inputs(&rc, opts);
 	if (r < 0)
@@ -504,6 +564,7 @@ int dsvm_reconcile_reset(struct dsvm_ctx *ctx)
 	st.result = DSVM_RESULT_NONE;
 	st.reboot_needed = false;
 	st.boot_id[0] = '\0';
+	st.pci_inventory[0] = '\0';
 	snprintf(st.reason, sizeof(st.reason),
 		 "reset: the next boot reconciles for whatever hardware it finds");
 	r = dsvm_state_save(ctx, &st);

@@ -89,6 +89,55 @@ void dsvm_fingerprint_from_hw(const struct dsvm_hw *hw, struct dsvm_fingerprint 
 	*ret = fp;
 }
 
+/* FNV-1a, 64 bits (Fowler, Noll, Vo; offset basis and prime as published with it): a change
+ * detector for hardware, not a defence against anyone. */
+#define FNV64_BASIS 0xcbf29ce484222325ULL
+#define FNV64_PRIME 0x100000001b3ULL
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= FNV64_PRIME;
+	}
+	return h;
+}
+
+int dsvm_pci_inventory_key(struct dsvm_ctx *ctx, char ret[DSVM_INVENTORY_KEY_SIZE])
+{
+	_cleanup_free_ char *devices = dsvm_sysroot_path(ctx, "/proc/bus/pci/devices");
+	_cleanup_free_ char *ib = dsvm_sysroot_path(ctx, "/sys/class/infiniband");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	uint64_t h = FNV64_BASIS, names = 0;
+	const struct dirent *de;
+	int r;
+
+	if (!devices || !ib)
+		return -ENOMEM;
+	r = read_file_capped(devices, 1 << 20, &text, NULL);
+	if (r < 0)
+		return r;
+	/* Each line: bus+devfn, TAB, vendor+device, TAB, irq, BARs, ..., driver. */
+	for (const char *line = text; *line;) {
+		size_t len = strcspn(line, "\n"), two = strcspn(line, "\t");
+
+		if (two < len)
+			two += 1 + strcspn(line + two + 1, "\t\n");
+		h = fnv1a(h, line, two < len ? two : len);
+		h = fnv1a(h, "\n", 1);
+		line += len + (line[len] == '\n');
+	}
+	/* The RDMA devices, in whatever order readdir gives them: their hashes are summed. */
+	d = opendir(ib);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			names += fnv1a(FNV64_BASIS, de->d_name, strlen(de->d_name));
+	h = fnv1a(h, (const char *)&names, sizeof(names));
+	snprintf(ret, DSVM_INVENTORY_KEY_SIZE, "%016llx", (unsigned long long)h);
+	return 0;
+}
+
 bool dsvm_fingerprint_matches(const struct dsvm_fingerprint *recorded,
 			      const struct dsvm_fingerprint *now)
 {
@@ -188,6 +237,9 @@ int dsvm_state_load(struct dsvm_ctx *ctx, struct dsvm_state *ret)
 		 !get_str(o, "updated", st.updated, sizeof(st.updated)) ||
 		 !get_bool(o, "reboot_needed", &st.reboot_needed))
 		bad = "reason";
+	else if (json_object_get(o, "pci_inventory") &&
+		 !get_str(o, "pci_inventory", st.pci_inventory, sizeof(st.pci_inventory)))
+		bad = "pci_inventory";
 	if (!bad)
 		st.has_fingerprint = json_is_object(json_object_get(o, "fingerprint"));
 	json_decref(o);
@@ -211,12 +263,13 @@ static json_t *state_json(const struct dsvm_state *st)
 					fp->secure_boot)
 			    : json_null();
 
-	return json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "state_version",
-			 1, "fingerprint", f, "driver_kind", dsvm_driver_kind_to_string(st->kind),
-			 "branch", st->branch, "version", st->version, "mode",
-			 dsvm_driver_kind_to_string(st->mode), "result",
+	return json_pack("{s:i, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}",
+			 "state_version", 1, "fingerprint", f, "driver_kind",
+			 dsvm_driver_kind_to_string(st->kind), "branch", st->branch, "version",
+			 st->version, "mode", dsvm_driver_kind_to_string(st->mode), "result",
 			 dsvm_state_result_to_string(st->result), "reason", st->reason, "boot_id",
-			 st->boot_id, "reboot_needed", st->reboot_needed, "updated", st->updated);
+			 st->boot_id, "reboot_needed", st->reboot_needed, "updated", st->updated,
+			 "pci_inventory", st->pci_inventory);
 }
 
 int dsvm_state_to_json(const struct dsvm_state *st, char **ret)

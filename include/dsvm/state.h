@@ -48,6 +48,17 @@ struct dsvm_fingerprint {
 	bool secure_boot;
 };
 
+/*
+ * The PCI inventory key: 16 hex digits over the bus address and vendor:device of every PCI
+ * function in <sysroot>/proc/bus/pci/devices (one read, however many functions) and the names
+ * under /sys/class/infiniband. Equal keys mean the GPUs, NVSwitches and InfiniBand the
+ * fingerprint recorded are still there, so the no-op boot need not read each function's class
+ * from sysfs; a different key only means the full scan runs. Returns 0, or -errno (e.g. -ENOENT
+ * without /proc/bus/pci/devices: then there is no key and the scan always runs).
+ */
+#define DSVM_INVENTORY_KEY_SIZE 17
+int dsvm_pci_inventory_key(struct dsvm_ctx *ctx, char ret[DSVM_INVENTORY_KEY_SIZE]);
+
 /* Fill fp from what detection found. */
 void dsvm_fingerprint_from_hw(const struct dsvm_hw *hw, struct dsvm_fingerprint *ret);
 
@@ -85,6 +96,8 @@ struct dsvm_state {
 	char boot_id[64]; /* the boot that recorded this (a pending check waits for another) */
 	bool reboot_needed;
 	char updated[32]; /* UTC, ISO 8601 */
+	/* dsvm_pci_inventory_key when the fingerprint was taken; "" when there was none. */
+	char pci_inventory[DSVM_INVENTORY_KEY_SIZE];
 };
 
 /*

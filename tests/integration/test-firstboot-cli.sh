@@ -74,13 +74,45 @@ check "no-op: no socket (no IMDS): $(grep -E 'socket|connect' "$work/trace" | he
 	sh -c "! grep -qE 'socket\(|connect\(' '$work/trace'"
 check "no-op: no lock, catalog or journal read" sh -c "! grep -qE 'lock.json|hardware/|journal' '$work/trace'"
 
+# The PCI inventory key (/proc/bus/pci/devices, one read): the first no-op with it scans and
+# records it; the next skips the class of every function; a changed inventory scans again, and
+# finds what changed.
+sh "$top/tests/tools/proc-pci.sh" "$sr"
+"$fb" run --root "$root" --sysroot "$sr" --no-imds >"$work/noop.txt"
+key=$(jq -r .pci_inventory "$root/var/lib/dsvm/state.json")
+check "no-op with a PCI inventory records its key: '$key'" sh -c "echo '$key' | grep -Eq '^[0-9a-f]{16}$'"
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -e trace=openat,open \
+	-o "$work/trace" "$fb" run --root "$root" --sysroot "$sr" --no-imds >"$work/noop.txt"
+check "no-op with the key: still a no-op" grep -q '^no-op:' "$work/noop.txt"
+check "no-op with the key: reads no function's class: $(grep -c '/class"' "$work/trace") opens" \
+	sh -c "! grep -q 'sys/bus/pci/devices' '$work/trace'"
+check "no-op with the key: reads the inventory" grep -q 'proc/bus/pci/devices' "$work/trace"
+# A new function (a T4) that only the inventory shows changed: the scan runs and finds it.
+cp -r "$sr" "$work/cpu-then-t4"
+t4=$(cd "$work/fx/t4/sys/bus/pci/devices" && for d in *; do [ -e "$work/cpu-then-t4/sys/bus/pci/devices/$d" ] || echo "$d"; done)
+check "the T4 fixture has one function the CPU one lacks: '$t4'" [ "$(echo "$t4" | wc -w)" -eq 1 ]
+cp -a "$work/fx/t4/sys/devices/pci${t4%:*:*}:00" "$work/cpu-then-t4/sys/devices/"
+cp -a "$work/fx/t4/sys/bus/pci/devices/$t4" "$work/cpu-then-t4/sys/bus/pci/devices/"
+sh "$top/tests/tools/proc-pci.sh" "$work/cpu-then-t4"
+"$fb" plan --root "$root" --sysroot "$work/cpu-then-t4" --no-imds --json >"$work/plan-t4.json"
+check "changed inventory: the scan finds the T4: $(jq -c '[.outcome, .to]' "$work/plan-t4.json")" \
+	[ "$(jq -r .to "$work/plan-t4.json")" = nvidia-open ]
+# An inventory change that leaves the fingerprint alone (a disk): a no-op, and the new key kept.
+printf '0100\t1af41042\t0\n' >>"$sr/proc/bus/pci/devices"
+"$fb" run --root "$root" --sysroot "$sr" --no-imds >"$work/noop.txt"
+key2=$(jq -r .pci_inventory "$root/var/lib/dsvm/state.json")
+check "a disk more: still a no-op, new key recorded ($key -> $key2)" \
+	sh -c "grep -q '^no-op:' '$work/noop.txt' && [ '$key2' != '$key' ] && [ -n '$key2' ]"
+
 # The root lock: a second process waits for nobody; install and run both honour it.
 python3 -c 'import fcntl, sys, time
 f = open(sys.argv[1], "a")
 fcntl.flock(f, fcntl.LOCK_EX)
-time.sleep(2)' "$root/run/dsvm.lock" &
+open(sys.argv[2], "w").close()
+time.sleep(3)' "$root/run/dsvm.lock" "$work/held" &
 holder=$!
-sleep 0.5
+# Wait until it holds the lock (a loaded machine may take a while to start python).
+for _ in $(seq 100); do [ -e "$work/held" ] && break; sleep 0.1; done
 rc=0; "$fb" run --root "$root" --sysroot "$work/fx/t4" --no-imds 2>"$work/err" || rc=$?
 check "run while the root lock is held: exit $rc, want 75: $(cat "$work/err")" [ "$rc" -eq 75 ]
 rc=0; "$build/dsvm-build" install "$root/usr/share/dsvm/lock.json" --root "$root" --cache "$work/cache" 2>"$work/err" || rc=$?
