@@ -24,13 +24,17 @@ static void help(void)
 	       "its final name only when its hash matches the lock; a mismatch deletes it. Files\n"
 	       "already in the cache are verified and not downloaded again; an interrupted\n"
 	       "download (DIR/<sha256>.part) resumes where it stopped. Artifacts with a 'path'\n"
-	       "(files from this repository) are hashed and copied into the cache too.\n\n"
+	       "(files of the manifests' repository, named relative to it) are hashed and copied\n"
+	       "into the cache too.\n\n"
 	       "Only https:// is fetched (plain http only from 127.0.0.1, localhost, [::1]); TLS\n"
 	       "certificates are always verified; at most 5 redirects, never to another scheme.\n"
 	       "Connection failures, resets, stalls, truncated bodies, HTTP 429 and 5xx are\n"
 	       "retried with backoff; 404, TLS failures and hash mismatches are "
-	       "not.\n\n" FETCH_OPTIONS_HELP "      --json               print a summary object on "
-	       "standard output\n"
+	       "not.\n\n" FETCH_OPTIONS_HELP "      --repo DIR           the manifests' repository "
+					     "(the directory holding\n"
+	       "                           manifests/) that 'path' artifacts are read from\n"
+	       "                           (default: the current directory)\n"
+	       "      --json               print a summary object on standard output\n"
 	       "  -v, --verbose            log each request and retry\n\n"
 	       "On a terminal each transfer shows bytes, rate and ETA; in a log, one line per\n"
 	       "artifact and a total.\n\n"
@@ -59,10 +63,12 @@ int cmd_fetch(int argc, char **argv)
 {
 	enum {
 		OPT_JSON = 256,
+		OPT_REPO,
 	};
 	static const struct option options[] = {
 		FETCH_LONG_OPTIONS,
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "repo", required_argument, NULL, OPT_REPO },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -74,6 +80,7 @@ int cmd_fetch(int argc, char **argv)
 	struct fetch_ui ui;
 	struct dsvm_lock *lock = NULL;
 	struct dsvm_ctx *ctx = NULL;
+	const char *repo = NULL;
 	bool json = false, verbose = false;
 	size_t n;
 	int c, r, rc;
@@ -87,6 +94,9 @@ int cmd_fetch(int argc, char **argv)
 		switch (c) {
 		case OPT_JSON:
 			json = true;
+			break;
+		case OPT_REPO:
+			repo = optarg;
 			break;
 		case 'v':
 			verbose = true;
@@ -109,6 +119,8 @@ int cmd_fetch(int argc, char **argv)
 		goto out;
 	}
 	r = dsvm_lock_load(ctx, argv[optind], &lock);
+	if (r >= 0)
+		r = dsvm_lock_set_repository(lock, repo);
 	if (r < 0) {
 		rc = dsvm_cli_fail(BUILDER_PROGRAM, ctx, r);
 		goto out;

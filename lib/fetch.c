@@ -1357,7 +1357,7 @@ static int lock_items(const struct dsvm_lock *lock, struct dsvm_fetch_item **ret
 	items[n++] = (struct dsvm_fetch_item){
 		.name = json_string_value(json_object_get(a, "name")),
 		.url = json_string_value(json_object_get(a, "url")),
-		.path = json_string_value(json_object_get(a, "path")),
+		.path = dsvm_lock_file_path(lock, json_string_value(json_object_get(a, "path"))),
 		.sha256 = sha,
 		.size = size > 0 ? (uint64_t)size : 0,
 	};

@@ -7,6 +7,7 @@
 
 struct dsvm_lock {
 	json_t *json;
+	json_t *files; /* repository path -> the file to read, under the repository set */
 };
 
 int dsvm_lock_new_from_json(json_t *json, struct dsvm_lock **ret)
@@ -25,7 +26,43 @@ void dsvm_lock_free(struct dsvm_lock *lock)
 	if (!lock)
 		return;
 	json_decref(lock->json);
+	json_decref(lock->files);
 	free(lock);
+}
+
+int dsvm_lock_set_repository(struct dsvm_lock *lock, const char *dir)
+{
+	json_t *files = json_object(), *c, *a;
+	size_t i, j;
+
+	if (!files)
+		return -ENOMEM;
+	json_array_foreach(json_object_get(lock->json, "components"), i, c)
+	{
+		json_array_foreach(json_object_get(c, "artifacts"), j, a)
+		{
+			const char *name = json_string_value(json_object_get(a, "path"));
+			_cleanup_free_ char *file = NULL;
+
+			if (!name || json_object_get(files, name))
+				continue;
+			file = path_join_relative(dir, name);
+			if (!file || json_object_set_new(files, name, json_string(file)) < 0) {
+				json_decref(files);
+				return -ENOMEM;
+			}
+		}
+	}
+	json_decref(lock->files);
+	lock->files = files;
+	return 0;
+}
+
+const char *dsvm_lock_file_path(const struct dsvm_lock *lock, const char *name)
+{
+	const char *file = name ? json_string_value(json_object_get(lock->files, name)) : NULL;
+
+	return file ? file : name;
 }
 
 const json_t *dsvm_lock_json(const struct dsvm_lock *lock)
@@ -68,6 +105,20 @@ static int bad(struct dsvm_ctx *ctx, const char *path, const char *where, const 
 			      path, where, what);
 }
 
+/* Whether a '/'-separated path has a ".." component. */
+static bool has_dotdot(const char *p)
+{
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
 static int check_artifact(struct dsvm_ctx *ctx, const char *path, size_t ci, size_t ai,
 			  const json_t *a)
 {
@@ -83,6 +134,9 @@ static int check_artifact(struct dsvm_ctx *ctx, const char *path, size_t ci, siz
 		return bad(ctx, path, where, "sha256 missing or not 64 lowercase hex characters");
 	if (!url == !file)
 		return bad(ctx, path, where, "needs exactly one of 'url' and 'path'");
+	/* Repository paths stay inside it; only a hand-written lock names an absolute path. */
+	if (file && file[0] != '/' && has_dotdot(file))
+		return bad(ctx, path, where, "'path' climbs out of the repository with '..'");
 	if (url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://127.0.0.1", 16) != 0 &&
 	    strncmp(url, "http://localhost", 16) != 0)
 		return bad(ctx, path, where, "url is not https://");

@@ -142,6 +142,8 @@ struct dsvm_manifest {
 	size_t n_docs;
 	struct component *components;
 	size_t n_components;
+	char *edition_repo_path; /* the edition's and each doc's path relative to root (or NULL) */
+	char **doc_repo_paths;
 };
 
 /* The fields in force for a target: overrides first, in the fixed order, then the common. */
@@ -150,3 +152,14 @@ void component_effective(const struct component *c, const struct dsvm_target *t,
 
 /* "file:line:col" of a node, into buf. */
 const char *node_position(const struct ydoc *doc, const struct ynode *node, char *buf, size_t size);
+
+/*
+ * path (a file the manifests name, as opened) relative to the repository root: '/'-separated,
+ * without '.' or '..', what the lock records so that it does not depend on where the repository
+ * is checked out. Returns 0 and a new string, -EXDEV when path is outside root, -ENOENT without
+ * a root, -errno when its directory cannot be resolved.
+ */
+int manifest_repo_path(const char *root, const char *path, char **ret);
+
+/* The repository path of one of m's documents (its path as given where none is known). */
+const char *manifest_doc_repo_path(const struct dsvm_manifest *m, const struct ydoc *doc);

@@ -865,10 +865,71 @@ static char *repository_root(const char *dir)
 	return up ? realpath(up, NULL) : NULL;
 }
 
+int manifest_repo_path(const char *root, const char *path, char **ret)
+{
+	_cleanup_free_ char *dir = path_dirname(path), *real = NULL;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = root ? strlen(root) : 0;
+	char *out;
+
+	if (!dir)
+		return -ENOMEM;
+	if (!root)
+		return -ENOENT;
+	/* The directory, not the file: a file that is a link keeps the name it has here. */
+	real = realpath(dir, NULL);
+	if (!real)
+		return -errno;
+	if (streq(real, root))
+		out = strdup(base);
+	else if (streq(root, "/"))
+		out = strdup_printf("%s/%s", real + 1, base);
+	else if (strncmp(real, root, n) == 0 && real[n] == '/')
+		out = strdup_printf("%s/%s", real + n + 1, base);
+	else
+		return -EXDEV;
+	if (!out)
+		return -ENOMEM;
+	*ret = out;
+	return 0;
+}
+
+const char *manifest_doc_repo_path(const struct dsvm_manifest *m, const struct ydoc *doc)
+{
+	if (doc == m->edition_doc)
+		return m->edition_repo_path ? m->edition_repo_path : doc->path;
+	for (size_t i = 0; i < m->n_docs; i++)
+		if (m->docs[i] == doc && m->doc_repo_paths && m->doc_repo_paths[i])
+			return m->doc_repo_paths[i];
+	return doc->path;
+}
+
+/*
+ * Each file's name in the repository, for the lock. Best effort: where the repository cannot be
+ * resolved the path stays as given (the lock then depends on the working directory, as it always
+ * would for such a tree).
+ */
+static int record_repo_paths(struct dsvm_manifest *m)
+{
+	int r;
+
+	m->doc_repo_paths = calloc(m->n_docs ? m->n_docs : 1, sizeof(*m->doc_repo_paths));
+	if (!m->doc_repo_paths)
+		return -ENOMEM;
+	r = manifest_repo_path(m->root, m->edition_doc->path, &m->edition_repo_path);
+	for (size_t i = 0; r != -ENOMEM && i < m->n_docs; i++)
+		r = manifest_repo_path(m->root, m->docs[i]->path, &m->doc_repo_paths[i]);
+	return r == -ENOMEM ? r : 0;
+}
+
 void dsvm_manifest_free(struct dsvm_manifest *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; m->doc_repo_paths && i < m->n_docs; i++)
+		free(m->doc_repo_paths[i]);
+	free(m->doc_repo_paths);
+	free(m->edition_repo_path);
 	for (size_t i = 0; i < m->n_components; i++)
 		component_free(&m->components[i]);
 	free(m->components);
@@ -1008,6 +1069,8 @@ static int manifest_from_doc(struct dsvm_ctx *ctx, const char *edition_path, str
 	}
 	m->root = repository_root(m->dir);
 	r = parse_edition(ctx, m);
+	if (r >= 0)
+		r = record_repo_paths(m);
 	if (r < 0) {
 		dsvm_manifest_free(m);
 		return r;

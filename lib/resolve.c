@@ -60,6 +60,35 @@ static const char *pos(const struct choice *ch, const struct ynode *node, char *
 }
 
 /*
+ * Where a component is defined, as the lock records it: relative to the repository, so that the
+ * lock does not depend on where the repository is checked out (messages keep the path as given).
+ */
+static const char *lock_position(const struct resolver *rv, const struct choice *ch, char *buf,
+				 size_t size)
+{
+	const struct ynode *node = ch->c->node;
+
+	snprintf(buf, size, "%s:%u:%u", manifest_doc_repo_path(rv->m, ch->c->doc),
+		 node ? node->line : 1, node ? node->column : 1);
+	return buf;
+}
+
+/* A repository file's name in the lock: relative to the repository (as given without one). */
+static int lock_file_name(struct resolver *rv, const char *path, char **ret)
+{
+	int r = manifest_repo_path(rv->m->root, path, ret);
+
+	if (r == -ENOENT && !rv->m->root) {
+		*ret = strdup(path);
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (r < 0 && r != -ENOMEM)
+		return dsvm_set_error(rv->ctx, r, "cannot name '%s' inside the repository '%s': %s",
+				      path, rv->m->root, strerror(-r));
+	return r;
+}
+
+/*
  * A condition list matches when the value is listed, or when the list only excludes ("!x") and
  * does not exclude the value. An empty list matches everything.
  */
@@ -572,27 +601,17 @@ static void resolution_free(struct resolution *res)
 
 /* ---- lock assembly ---- */
 
-/* Record a file the lock depends on; sha256 may be given when the caller hashed it already. */
-static int add_input(struct resolver *rv, const char *path, const char *sha256)
+/* Record a file the lock depends on, by its name in the lock, with the sha256 of its bytes. */
+static int add_input(struct resolver *rv, const char *name, const char *sha256)
 {
-	char hex[65];
 	size_t i;
-	int r;
 
 	for (i = 0; i < json_array_size(rv->inputs); i++)
 		if (streq(json_string_value(json_object_get(json_array_get(rv->inputs, i), "path")),
-			  path))
+			  name))
 			return 0;
-	if (sha256) {
-		snprintf(hex, sizeof(hex), "%s", sha256);
-	} else {
-		r = sha256_file_hex(path, hex);
-		if (r < 0)
-			return dsvm_set_error(rv->ctx, r, "cannot hash '%s': %s", path,
-					      strerror(-r));
-	}
 	return json_array_append_new(rv->inputs,
-				     json_pack("{s:s, s:s}", "path", path, "sha256", hex)) < 0
+				     json_pack("{s:s, s:s}", "path", name, "sha256", sha256)) < 0
 		       ? -ENOMEM
 		       : 0;
 }
@@ -655,9 +674,18 @@ static int load_redist(struct resolver *rv, const struct choice *ch, const char 
 		return -ENOMEM;
 	}
 	rv->n_redist++;
-	r = add_input(rv, path, NULL);
-	if (r < 0)
-		return r;
+	{
+		_cleanup_free_ char *name = NULL;
+		char hex[65];
+
+		r = sha256_buffer_hex(buf, size, hex);
+		if (r >= 0)
+			r = lock_file_name(rv, path, &name);
+		if (r >= 0)
+			r = add_input(rv, name, hex);
+		if (r < 0)
+			return r;
+	}
 	*ret = json;
 	return 0;
 }
@@ -767,7 +795,7 @@ static int path_artifact(struct resolver *rv, const struct choice *ch, const cha
 			 json_t *artifacts)
 {
 	_cleanup_free_ char *dir = path_dirname(ch->c->doc->path);
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *path = NULL, *name = NULL;
 	const char *base;
 	char hex[65];
 	struct stat st;
@@ -778,12 +806,14 @@ static int path_artifact(struct resolver *rv, const struct choice *ch, const cha
 	r = sha256_file_hex(path, hex);
 	if (r < 0 || stat(path, &st) < 0)
 		return dsvm_set_error(rv->ctx, r < 0 ? r : -errno, "cannot hash '%s'", path);
-	r = add_input(rv, path, hex);
+	r = lock_file_name(rv, path, &name);
+	if (r >= 0)
+		r = add_input(rv, name, hex);
 	if (r < 0)
 		return r;
 	base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
 	return json_array_append_new(artifacts,
-				     json_pack("{s:s, s:s, s:s, s:I}", "name", base, "path", path,
+				     json_pack("{s:s, s:s, s:s, s:I}", "name", base, "path", name,
 					       "sha256", hex, "size", (json_int_t)st.st_size));
 }
 
@@ -906,8 +936,7 @@ static int component_json(struct resolver *rv, const struct resolution *res,
 		json_object_set_new(o, "description", json_string(ch->eff.description));
 	json_object_set_new(o, "record",
 			    ch->eff.record ? json_string(ch->eff.record) : json_null());
-	json_object_set_new(o, "defined_at",
-			    json_string(node_position(ch->c->doc, ch->c->node, at, sizeof(at))));
+	json_object_set_new(o, "defined_at", json_string(lock_position(rv, ch, at, sizeof(at))));
 	if (slot->install)
 		json_object_set_new(o, "reason", json_string(ch->why));
 	else
@@ -1170,10 +1199,10 @@ static int build_lock(struct resolver *rv, struct resolution *main_res, struct r
 
 		if (slots[i].install || slots[i].stage)
 			continue;
-		json_array_append_new(
-			dropped, json_pack("{s:s, s:s, s:s}", "name", ch->c->name, "defined_at",
-					   node_position(ch->c->doc, ch->c->node, at, sizeof(at)),
-					   "reason", ch->why));
+		json_array_append_new(dropped,
+				      json_pack("{s:s, s:s, s:s}", "name", ch->c->name,
+						"defined_at", lock_position(rv, ch, at, sizeof(at)),
+						"reason", ch->why));
 	}
 	if (r >= 0 && n_staged) {
 		json_t *stacks = stacks_json(main_res, staged, n_staged, components);
@@ -1255,11 +1284,11 @@ static int resolver_add_manifest_inputs(struct resolver *rv)
 	int r = ydoc_sha256(rv->m->edition_doc, hex);
 
 	if (r >= 0)
-		r = add_input(rv, rv->m->edition_doc->path, hex);
+		r = add_input(rv, manifest_doc_repo_path(rv->m, rv->m->edition_doc), hex);
 	for (size_t i = 0; r >= 0 && i < rv->m->n_docs; i++) {
 		r = ydoc_sha256(rv->m->docs[i], hex);
 		if (r >= 0)
-			r = add_input(rv, rv->m->docs[i]->path, hex);
+			r = add_input(rv, manifest_doc_repo_path(rv->m, rv->m->docs[i]), hex);
 	}
 	return r;
 }
@@ -1273,6 +1302,7 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 	struct resolution staged[MAX_STAGED] = {};
 	size_t n_staged = 0;
 	json_t *lock_json = NULL;
+	struct dsvm_lock *lock = NULL;
 	int r;
 
 	if (!rv.inputs)
@@ -1317,8 +1347,13 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 	r = build_lock(&rv, &main_res, staged, n_staged, &lock_json);
 	if (r < 0)
 		goto out;
-	r = dsvm_lock_new_from_json(lock_json, ret);
+	r = dsvm_lock_new_from_json(lock_json, &lock);
+	if (r >= 0 && m->root)
+		r = dsvm_lock_set_repository(lock, m->root);
+	if (r >= 0)
+		*ret = TAKE_PTR(lock);
 out:
+	dsvm_lock_free(lock);
 	json_decref(lock_json);
 	resolution_free(&main_res);
 	for (size_t i = 0; i < n_staged; i++)

@@ -191,8 +191,8 @@ int dsvm_fetch_items(struct dsvm_ctx *ctx, const struct dsvm_fetch_options *opts
 		     struct dsvm_fetch_stats *ret_stats);
 
 /*
- * Fetch every artifact of a lock (each artifact once, however many components list it). Relative
- * 'path' artifacts are read relative to the working directory, as resolve wrote them.
+ * Fetch every artifact of a lock (each artifact once, however many components list it). 'path'
+ * artifacts are read from the lock's repository (dsvm_lock_set_repository()).
  */
 int dsvm_fetch_lock(struct dsvm_ctx *ctx, const struct dsvm_fetch_options *opts,
 		    const struct dsvm_lock *lock, struct dsvm_fetch_stats *ret_stats);

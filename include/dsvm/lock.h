@@ -43,6 +43,18 @@ int dsvm_lock_write(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, const ch
 /* Read and check a lock written by dsvm_lock_write() (-EBADMSG with the path on bad data). */
 int dsvm_lock_load(struct dsvm_ctx *ctx, const char *path, struct dsvm_lock **ret);
 
+/*
+ * The lock names repository files ('path' artifacts: keys, scripts, local files) relative to the
+ * repository the manifests live in (the directory holding manifests/), so that it does not depend
+ * on where that is checked out. Set dir as the repository those names are read from (NULL: the
+ * working directory). dsvm_resolve() sets the manifests' own repository; a loaded lock starts
+ * without one. Returns 0 or -ENOMEM.
+ */
+int dsvm_lock_set_repository(struct dsvm_lock *lock, const char *dir);
+
+/* The file to read for a repository path the lock names: owned by the lock, or name itself. */
+const char *dsvm_lock_file_path(const struct dsvm_lock *lock, const char *name);
+
 /* Summary accessors. Strings are owned by the lock. */
 size_t dsvm_lock_count_components(const struct dsvm_lock *lock);
 const char *dsvm_lock_get_edition(const struct dsvm_lock *lock);

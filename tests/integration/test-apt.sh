@@ -161,7 +161,7 @@ YAML
 	"$bin" resolve "$m/editions/x.yaml" --catalog "$top/manifests/hardware" \
 		--driver-kind nvidia-open --all-driver-kinds -o "$work/$1/lock.json" 2>"$work/err" ||
 		{ echo "FAIL: resolve $1: $(cat "$work/err")"; exit 1; }
-	"$bin" fetch "$work/$1/lock.json" --cache "$work/cache" 2>"$work/err" ||
+	"$bin" fetch "$work/$1/lock.json" --repo "$work/$1" --cache "$work/cache" 2>"$work/err" ||
 		{ echo "FAIL: fetch $1: $(cat "$work/err")"; exit 1; }
 }
 edition good repo

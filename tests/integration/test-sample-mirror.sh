@@ -118,7 +118,7 @@ check "every URL artifact is under the base URL" [ "$(q '[.components[].artifact
 # 3. fetch: every artifact of every lock verifies; the cache holds exactly what the locks name.
 n_art=0
 for l in "$tmp"/lock-*.json; do
-	if ! dsvm-build fetch "$l" --cache "$tmp/cache" --json >"$tmp/fetch.json" 2>"$tmp/err"; then
+	if ! dsvm-build fetch "$l" --repo "$m/sample" --cache "$tmp/cache" --json >"$tmp/fetch.json" 2>"$tmp/err"; then
 		no "fetch $(basename "$l"): $(tail -n 3 "$tmp/err")"
 		continue
 	fi
@@ -136,7 +136,7 @@ check "at least 15 distinct artifacts" [ "$n_art" -ge 15 ]
 
 # The content-addressed tree serves as a mirror: every URL artifact comes from /sha256/.
 : >"$m/server.log"
-dsvm-build fetch "$a100" --cache "$tmp/cache-mirror" --mirror "$base" >/dev/null 2>"$tmp/err" ||
+dsvm-build fetch "$a100" --repo "$m/sample" --cache "$tmp/cache-mirror" --mirror "$base" >/dev/null 2>"$tmp/err" ||
 	no "fetch --mirror: $(tail -n 3 "$tmp/err")"
 n_url=$(jq '[.components[].artifacts[] | select(.url) | .sha256] | unique | length' "$a100")
 check "--mirror: $n_url artifacts from the sha256 tree" \
@@ -149,7 +149,7 @@ whl=$m/www/wheels/dsvm_sample_numpy-2.2.6-py3-none-any.whl
 cp -p "$whl" "$tmp/whl.orig"
 printf 'x' >>"$whl"
 rc=0
-dsvm-build fetch "$tmp/lock-cpu.json" --cache "$tmp/cache-bad" >/dev/null 2>&1 || rc=$?
+dsvm-build fetch "$tmp/lock-cpu.json" --repo "$m/sample" --cache "$tmp/cache-bad" >/dev/null 2>&1 || rc=$?
 check "changed payload refused with 65 (got $rc)" [ "$rc" -eq 65 ]
 h=$(jq -r '.components[] | select(.name == "sample-numpy") | .artifacts[0].sha256' "$tmp/lock-cpu.json")
 check "nothing kept of the changed payload" [ ! -e "$tmp/cache-bad/$h" ]
