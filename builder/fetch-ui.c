@@ -80,19 +80,7 @@ uint64_t builder_clock_ms(void)
 
 const char *builder_human_size(uint64_t bytes, char *buf, size_t size)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%" PRIu64 " B", bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-	return buf;
+	return human_size(bytes, buf, size);
 }
 
 static double rate_of(const struct art *a, uint64_t now)

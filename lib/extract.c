@@ -16,13 +16,28 @@
 #include "internal.h"
 #include "xz-stream.h"
 
-/* Links followed while resolving a symlink target, as the kernel's MAXSYMLINKS. */
-#define MAX_LINK_HOPS 40
 #define READ_BLOCK 65536
+
+/*
+ * What a delayed link points at until its archive ends: relative, without '..', and never
+ * created by anything else, so the entry is a symbolic link from the start (every check that
+ * refuses a path through a link, or replacing one, holds for it) that leads nowhere.
+ */
+#define DELAYED_PLACEHOLDER ".dsvm-delayed-link"
+
+/* Names of entries whose setuid or setgid bits were stripped, kept for the report. */
+#define STRIPPED_NAMES_KEPT 8
 
 struct dir_time {
 	char *name;
 	struct timespec times[2]; /* atime, mtime as utimensat takes them */
+};
+
+/* A symbolic link that could be followed out of the tree, created when its archive ends. */
+struct delayed_link {
+	char *name;
+	char *target;
+	struct timespec times[2];
 };
 
 struct dsvm_extract {
@@ -31,10 +46,15 @@ struct dsvm_extract {
 	int dirfd;
 	uint64_t max_bytes;
 	uint64_t max_entries;
+	uint64_t unverified_bytes; /* 0: no limit of its own */
+	uint64_t archive_size;	   /* for messages about the expansion; 0 unknown */
+	bool allow_setuid;
 	uint64_t bytes;
 	uint64_t entries;
-	char **links; /* every symlink written, checked again once an archive is complete */
-	size_t n_links;
+	struct delayed_link *delayed; /* this archive's links that point out or up */
+	size_t n_delayed;
+	char *stripped[STRIPPED_NAMES_KEPT]; /* the first entries whose bits were stripped */
+	uint64_t n_stripped;
 	struct dir_time *dir_times; /* this archive's directories, their times set at its end */
 	size_t n_dir_times;
 	/*
@@ -65,6 +85,11 @@ int dsvm_extract_new(struct dsvm_ctx *ctx, const char *staging_dir,
 	ex->max_bytes = opts && opts->max_bytes ? opts->max_bytes : DSVM_EXTRACT_DEFAULT_MAX_BYTES;
 	ex->max_entries =
 		opts && opts->max_entries ? opts->max_entries : DSVM_EXTRACT_DEFAULT_MAX_ENTRIES;
+	if (opts) {
+		ex->unverified_bytes = opts->unverified_bytes;
+		ex->archive_size = opts->archive_size;
+		ex->allow_setuid = opts->allow_setuid;
+	}
 	ex->staging = realpath(staging_dir, NULL);
 	if (ex->staging)
 		ex->dirfd = open(ex->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -89,9 +114,13 @@ void dsvm_extract_free(struct dsvm_extract *ex)
 		close(ex->dirfd);
 	if (!ex->committed && !ex->failed)
 		remove_tree(ex->staging);
-	for (size_t i = 0; i < ex->n_links; i++)
-		free(ex->links[i]);
-	free(ex->links);
+	for (size_t i = 0; i < ex->n_delayed; i++) {
+		free(ex->delayed[i].name);
+		free(ex->delayed[i].target);
+	}
+	free(ex->delayed);
+	for (size_t i = 0; i < STRIPPED_NAMES_KEPT; i++)
+		free(ex->stripped[i]);
 	for (size_t i = 0; i < ex->n_dir_times; i++)
 		free(ex->dir_times[i].name);
 	free(ex->dir_times);
@@ -108,6 +137,35 @@ uint64_t dsvm_extract_get_bytes(const struct dsvm_extract *ex)
 uint64_t dsvm_extract_get_entries(const struct dsvm_extract *ex)
 {
 	return ex->entries;
+}
+
+void dsvm_extract_options_for_artifact(struct dsvm_extract_options *o, uint64_t size,
+				       uint64_t unpacked_size)
+{
+	uint64_t allowed = unpacked_size, unverified;
+
+	if (!allowed && size)
+		allowed = size > UINT64_MAX / DSVM_EXTRACT_DEFAULT_RATIO
+				  ? UINT64_MAX
+				  : size * DSVM_EXTRACT_DEFAULT_RATIO;
+	if (allowed && allowed < DSVM_EXTRACT_RATIO_FLOOR)
+		allowed = DSVM_EXTRACT_RATIO_FLOOR;
+	if (allowed && (!o->max_bytes || allowed < o->max_bytes))
+		o->max_bytes = allowed;
+	unverified = size > UINT64_MAX / DSVM_EXTRACT_UNVERIFIED_RATIO
+			     ? UINT64_MAX
+			     : size * DSVM_EXTRACT_UNVERIFIED_RATIO;
+	if (unverified < DSVM_EXTRACT_UNVERIFIED_FLOOR)
+		unverified = DSVM_EXTRACT_UNVERIFIED_FLOOR;
+	o->unverified_bytes = unverified;
+	o->archive_size = size;
+}
+
+uint64_t dsvm_extract_get_stripped(const struct dsvm_extract *ex, const char **ret_first)
+{
+	if (ret_first)
+		*ret_first = ex->stripped[0];
+	return ex->n_stripped;
 }
 
 /*
@@ -152,76 +210,24 @@ static const char *clean_name(const char *name, char *out, size_t size)
 	return NULL;
 }
 
-/* Drop the last component of a relative path in place ("a/b" -> "a", "a" -> ""). */
-static void drop_last(char *path)
-{
-	char *slash = strrchr(path, '/');
-
-	if (slash)
-		*slash = '\0';
-	else
-		path[0] = '\0';
-}
-
 /*
- * Does a symlink in directory dir (relative to the staging root) with this target stay inside
- * the tree? Resolves through the links already in the tree, because a chain of links that each
- * look harmless lexically can climb out ("a/up -> .." then "a/x -> up/../..").
+ * GNU tar's test for a link it delays: one whose target is absolute or climbs with '..' could be
+ * followed out of the tree, now or once later links exist.
  */
-static bool link_stays_inside(int rootfd, const char *dir, const char *target)
+static bool link_could_leave(const char *target)
 {
-	char cur[PATH_MAX], rest[2 * PATH_MAX], link[PATH_MAX];
-	unsigned hops = 0;
-	const char *p;
+	if (target[0] == '/')
+		return true;
+	for (const char *p = target; *p;) {
+		size_t len = strcspn(p, "/");
 
-	if (!target[0] || target[0] == '/')
-		return false;
-	snprintf(cur, sizeof(cur), "%s", dir);
-	snprintf(rest, sizeof(rest), "%s", target);
-	p = rest;
-	while (*p) {
-		size_t len = strcspn(p, "/"), cl = strlen(cur);
-		struct stat st;
-		ssize_t n;
-
-		if (len == 0 || (len == 1 && p[0] == '.')) {
-			p += len + (p[len] == '/');
-			continue;
-		}
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (!cur[0])
-				return false;
-			drop_last(cur);
-			p += len + (p[len] == '/');
-			continue;
-		}
-		if (cl + len + 2 > sizeof(cur))
-			return false;
-		if (cl)
-			cur[cl++] = '/';
-		memcpy(cur + cl, p, len);
-		cur[cl + len] = '\0';
-		p += len + (p[len] == '/');
-		if (fstatat(rootfd, cur, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
-			continue;
-		if (++hops > MAX_LINK_HOPS)
-			return false;
-		n = readlinkat(rootfd, cur, link, sizeof(link) - 1);
-		if (n <= 0 || link[0] == '/')
-			return false;
-		link[n] = '\0';
-		drop_last(cur);
-		/* Walk the link's target, then what was left after the link. */
-		{
-			char next[2 * PATH_MAX];
-
-			if ((size_t)snprintf(next, sizeof(next), "%s/%s", link, p) >= sizeof(next))
-				return false;
-			snprintf(rest, sizeof(rest), "%s", next);
-			p = rest;
-		}
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		p += len;
+		while (*p == '/')
+			p++;
 	}
-	return true;
+	return false;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -279,17 +285,60 @@ static int refuse(struct dsvm_extract *ex, int r, const char *archive, const cha
 			      ex->staging);
 }
 
-static int remember_link(struct dsvm_extract *ex, const char *name)
+/*
+ * Would add more file bytes than the budgets allow? The byte budget is what the caller allows
+ * the archive to expand to; the unverified budget, where one is set, stops an extraction that
+ * runs ahead of the archive's digest (-EAGAIN: the caller extracts again once it is verified).
+ */
+static int check_budget(struct dsvm_extract *ex, const char *archive, const char *entry,
+			uint64_t add)
 {
-	char **p = realloc(ex->links, (ex->n_links + 1) * sizeof(char *));
+	char have[32], cap[32], packed[32], why[512];
 
-	if (!p)
-		return -ENOMEM;
-	ex->links = p;
-	ex->links[ex->n_links] = strdup(name);
-	if (!ex->links[ex->n_links])
-		return -ENOMEM;
-	ex->n_links++;
+	/* ex->bytes never passes the unverified budget: every addition is checked here. */
+	if (ex->unverified_bytes && ex->unverified_bytes < ex->max_bytes &&
+	    add > ex->unverified_bytes - ex->bytes) {
+		human_size(ex->unverified_bytes, cap, sizeof(cap));
+		snprintf(why, sizeof(why),
+			 "would take the files past %s before the archive's digest is known "
+			 "(the budget for unverified bytes)",
+			 cap);
+		return refuse(ex, -EAGAIN, archive, entry, why);
+	}
+	if (add <= ex->max_bytes - ex->bytes)
+		return 0;
+	if (!ex->archive_size)
+		return refuse(ex, -EFBIG, archive, entry, "is past the byte budget");
+	human_size(ex->bytes + add, have, sizeof(have));
+	human_size(ex->max_bytes, cap, sizeof(cap));
+	human_size(ex->archive_size, packed, sizeof(packed));
+	snprintf(why, sizeof(why),
+		 "would expand the archive's %s to at least %s (%" PRIu64 ":1), past the %s "
+		 "(%" PRIu64 ":1) its component allows; if that is what the archive holds, state "
+		 "'unpacked_size: %" PRIu64 "' (bytes, at least) beside its sha256 in the manifest",
+		 packed, have, (ex->bytes + add) / ex->archive_size, cap,
+		 ex->max_bytes / ex->archive_size, ex->bytes + add);
+	return refuse(ex, -EFBIG, archive, entry, why);
+}
+
+/*
+ * A verified archive may carry setuid or setgid bits (a setgid helper such as utempter): the
+ * file is installed without them, and the count and first names go to the report.
+ */
+static int strip_setuid(struct dsvm_extract *ex, const char *archive, struct archive_entry *e,
+			const char *name)
+{
+	archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
+	if (ex->n_stripped < STRIPPED_NAMES_KEPT) {
+		ex->stripped[ex->n_stripped] = strdup(name);
+		if (!ex->stripped[ex->n_stripped])
+			return -ENOMEM;
+	}
+	ex->n_stripped++;
+	dsvm_log(ex->ctx, DSVM_LOG_NOTICE,
+		 "archive '%s': entry '%.160s': setuid/setgid bits stripped (the component does "
+		 "not allow them)",
+		 archive, name);
 	return 0;
 }
 
@@ -321,8 +370,12 @@ static int check_entry(struct dsvm_extract *ex, const char *archive, struct arch
 	why = check_parents(ex, name);
 	if (why)
 		return refuse(ex, -EBADMSG, archive, raw, why);
-	if (type != AE_IFLNK && (mode & (S_ISUID | S_ISGID)))
-		return refuse(ex, -EBADMSG, archive, raw, "has the setuid or setgid bit");
+	if (type != AE_IFLNK && (mode & (S_ISUID | S_ISGID)) && !ex->allow_setuid) {
+		int r = strip_setuid(ex, archive, e, name);
+
+		if (r < 0)
+			return r;
+	}
 	if (hardlink) {
 		char target[PATH_MAX];
 
@@ -343,26 +396,23 @@ static int check_entry(struct dsvm_extract *ex, const char *archive, struct arch
 	}
 	switch (type) {
 	case AE_IFREG:
-		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-		    (uint64_t)archive_entry_size(e) > ex->max_bytes - ex->bytes)
-			return refuse(ex, -EFBIG, archive, raw, "is past the byte budget");
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+			return check_budget(ex, archive, raw, (uint64_t)archive_entry_size(e));
 		break;
 	case AE_IFDIR:
 		/* The tree must stay removable whatever modes the archive asks for. */
-		archive_entry_set_perm(e, (archive_entry_perm(e) | 0700) & 0777);
+		archive_entry_set_perm(e, (archive_entry_perm(e) | 0700) & 07777);
 		break;
-	case AE_IFLNK: {
-		_cleanup_free_ char *dir = strdup(name);
-		const char *target = archive_entry_symlink(e);
-
-		if (!dir)
-			return -ENOMEM;
-		drop_last(dir);
-		if (!target || !link_stays_inside(ex->dirfd, dir, target))
+	case AE_IFLNK:
+		/*
+		 * A link is content and may point anywhere (/usr/lib/..., ../../lib/...): nothing
+		 * is ever written through one (check_parents, create_failed, O_NOFOLLOW), and one
+		 * that could lead out is only created once its archive ended (write_symlink).
+		 */
+		if (!archive_entry_symlink(e) || !archive_entry_symlink(e)[0])
 			return refuse(ex, -EBADMSG, archive, raw,
-				      "is a symbolic link that leaves the target directory");
+				      "is a symbolic link with an empty target");
 		break;
-	}
 	case AE_IFCHR:
 	case AE_IFBLK:
 		return refuse(ex, -EBADMSG, archive, raw, "is a device node");
@@ -478,6 +528,10 @@ static int write_dir(struct dsvm_extract *ex, const char *archive, const char *n
 			return r;
 	}
 	dir_remember(ex, name);
+	/* A setgid directory, where the component allows it (mkdir's mode leaves the bit out). */
+	if ((archive_entry_perm(e) & (S_ISUID | S_ISGID)) &&
+	    fchmodat(ex->dirfd, name, archive_entry_perm(e) & 07777, 0) < 0)
+		return write_error(ex, -errno, "set the mode of", archive, name);
 	/* Writing entries into a directory changes its mtime: its times are set at the end. */
 	dt = realloc(ex->dir_times, (ex->n_dir_times + 1) * sizeof(*dt));
 	if (!dt)
@@ -511,23 +565,75 @@ static int set_dir_times(struct dsvm_extract *ex, const char *archive, bool appl
 	return r;
 }
 
+/*
+ * A link whose target could lead out of the tree is delayed, as GNU tar delays it: until its
+ * archive ends the entry is a placeholder link that leads nowhere, so no later entry of the
+ * archive can use the real one (a path through it, a hard link to it and an entry replacing it
+ * are refused as for any link), and create_delayed() makes the real link last.
+ */
 static int write_symlink(struct dsvm_extract *ex, const char *archive, const char *name,
 			 struct archive_entry *e)
 {
 	const char *target = archive_entry_symlink(e);
+	bool delay = link_could_leave(target);
 	struct timespec ts[2];
 	unsigned tried = 0;
 	int r;
 
-	while (symlinkat(target, ex->dirfd, name) < 0) {
+	while (symlinkat(delay ? DELAYED_PLACEHOLDER : target, ex->dirfd, name) < 0) {
 		r = create_failed(ex, archive, name, errno, &tried);
 		if (r < 0)
 			return r;
 	}
 	entry_times(e, ts);
+	if (delay) {
+		struct delayed_link *d =
+			realloc(ex->delayed, (ex->n_delayed + 1) * sizeof(*ex->delayed));
+
+		if (!d)
+			return -ENOMEM;
+		ex->delayed = d;
+		d += ex->n_delayed;
+		d->name = strdup(name);
+		d->target = strdup(target);
+		memcpy(d->times, ts, sizeof(ts));
+		if (!d->name || !d->target) {
+			free(d->name);
+			free(d->target);
+			return -ENOMEM;
+		}
+		ex->n_delayed++;
+		return 0;
+	}
 	if (has_times(ts) && utimensat(ex->dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return write_error(ex, -errno, "set the times of", archive, name);
-	return remember_link(ex, name);
+	return 0;
+}
+
+/*
+ * The archive ended: replace each placeholder by its real link (unless create is false) and
+ * forget them. A placeholder is still in place: nothing replaces a link (create_failed).
+ */
+static int create_delayed(struct dsvm_extract *ex, const char *archive, bool create)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < ex->n_delayed; i++) {
+		struct delayed_link *d = &ex->delayed[i];
+
+		if (create && r == 0) {
+			if (unlinkat(ex->dirfd, d->name, 0) < 0 ||
+			    symlinkat(d->target, ex->dirfd, d->name) < 0)
+				r = write_error(ex, -errno, "create", archive, d->name);
+			else if (has_times(d->times) &&
+				 utimensat(ex->dirfd, d->name, d->times, AT_SYMLINK_NOFOLLOW) < 0)
+				r = write_error(ex, -errno, "set the times of", archive, d->name);
+		}
+		free(d->name);
+		free(d->target);
+	}
+	ex->n_delayed = 0;
+	return r;
 }
 
 /*
@@ -575,8 +681,9 @@ static int write_data(struct dsvm_extract *ex, const char *archive, const char *
 		if ((uint64_t)offset + size > written) {
 			uint64_t end = (uint64_t)offset + size;
 
-			if (end - written > ex->max_bytes - ex->bytes)
-				return refuse(ex, -EFBIG, archive, name, "is past the byte budget");
+			r = check_budget(ex, archive, name, end - written);
+			if (r < 0)
+				return r;
 			ex->bytes += end - written;
 			written = end;
 		}
@@ -605,12 +712,17 @@ static int fill_file(struct dsvm_extract *ex, const char *archive, const char *n
 	}
 	/* A hole at the end of a sparse file has no block: the size says where it ends. */
 	if (has_size && size > 0 && (uint64_t)size > end) {
-		if ((uint64_t)size - end > ex->max_bytes - ex->bytes)
-			return refuse(ex, -EFBIG, archive, name, "is past the byte budget");
+		r = check_budget(ex, archive, name, (uint64_t)size - end);
+		if (r < 0)
+			return r;
 		ex->bytes += (uint64_t)size - end;
 		if (ftruncate(fd, (off_t)size) < 0)
 			return write_error(ex, -errno, "write", archive, name);
 	}
+	/* Only a component that allows them gets here with the bits (check_entry). */
+	if ((archive_entry_perm(e) & (S_ISUID | S_ISGID)) &&
+	    fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+		return write_error(ex, -errno, "set the mode of", archive, name);
 	entry_times(e, ts);
 	if (has_times(ts) && futimens(fd, ts) < 0)
 		return write_error(ex, -errno, "set the times of", archive, name);
@@ -684,28 +796,6 @@ static int write_entry(struct dsvm_extract *ex, const char *archive, const char 
 	}
 }
 
-/* Links written earlier may now resolve through links written later: check them all. */
-static int recheck_links(struct dsvm_extract *ex, const char *archive)
-{
-	for (size_t i = 0; i < ex->n_links; i++) {
-		char target[PATH_MAX];
-		_cleanup_free_ char *dir = strdup(ex->links[i]);
-		ssize_t n = readlinkat(ex->dirfd, ex->links[i], target, sizeof(target) - 1);
-
-		if (!dir)
-			return -ENOMEM;
-		if (n < 0)
-			continue; /* replaced by a later entry, which was checked itself */
-		target[n] = '\0';
-		drop_last(dir);
-		if (!link_stays_inside(ex->dirfd, dir, target))
-			return refuse(ex, -EBADMSG, archive, ex->links[i],
-				      "is a symbolic link that, through links extracted later, "
-				      "leaves the target directory");
-	}
-	return 0;
-}
-
 static int extract_entries(struct dsvm_extract *ex, const char *archive, struct archive *in)
 {
 	struct archive_entry *e;
@@ -733,9 +823,9 @@ static int extract_entries(struct dsvm_extract *ex, const char *archive, struct 
 		if (r < 0)
 			break;
 	}
+	/* Links first: creating them changes their directories' times. */
+	r = create_delayed(ex, archive, r == 0) ?: r;
 	r = set_dir_times(ex, archive, r == 0) ?: r;
-	if (r == 0)
-		r = recheck_links(ex, archive);
 	return r;
 }
 

@@ -90,6 +90,9 @@ char *root_path_resolved(const struct dsvm_ctx *ctx, const char *img);
 /* rm -rf, best effort, never following symlinks and with a bounded number of open fds. */
 void remove_tree(const char *path);
 
+/* "4.0 GiB", "512 B": a size for messages, binary units, into buf; returns buf. */
+const char *human_size(uint64_t bytes, char *buf, size_t size);
+
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_parents(const char *path, unsigned mode);
 

@@ -8,19 +8,25 @@
  *
  * libarchive only reads; the entries are written by this module, every system call relative to
  * the staging directory's descriptor (mkdirat, openat with O_EXCL and O_NOFOLLOW, symlinkat,
- * linkat, utimensat), never through the working directory. Every entry is checked before
- * anything is written: refused are names that are absolute or contain '..'; symbolic links whose
- * target, resolved through the links already in the staging tree, leaves it; hard links to
- * anything but a regular file already extracted into the tree; device nodes, FIFOs and sockets;
- * setuid and setgid bits (refused, not stripped: a payload that asks for them is not one this
- * project ships, and a silent strip would change how it runs); entries whose parent path in the
- * tree is a symlink or not a directory, that would replace a symlink (writing through a link
- * planted earlier, by this archive or an earlier one into the same staging tree) or a directory;
- * names nesting deeper than 128 levels; and anything past the entry or byte budget, counted
- * across every archive extracted into the staging tree. Ownership is never restored; modes are
- * the archive's permission bits under the process umask, directories always owner-writable so
- * the tree can be removed; modification times are restored (directories' once their archive
- * ends). A later entry of the same name replaces an earlier file or link.
+ * linkat, utimensat), never through the working directory. The security property is that
+ * nothing is ever written through a symbolic link and nothing outside the staging tree, not
+ * that links point inside: a link is content and may point anywhere
+ * (libfoo.so -> /usr/lib/x86_64-linux-gnu/libfoo.so.1, include -> ../../lib/...), as GNU tar
+ * extracts it. Every entry is checked before anything is written: refused are names that are
+ * absolute or contain '..'; entries whose parent path in the tree is a symlink or not a
+ * directory, or that would replace a symlink (writing through a link planted earlier, by this
+ * archive or an earlier one into the same staging tree) or a directory; hard links to anything
+ * but a regular file already extracted into the tree; device nodes, FIFOs and sockets; names
+ * nesting deeper than 128 levels; and anything past the entry or byte budget, counted across
+ * every archive extracted into the staging tree. Links whose target is absolute or climbs with
+ * '..' are delayed, as GNU tar delays them: until their archive ends they are placeholder links
+ * that lead nowhere (so every check above holds for them), and they are made real last.
+ * setuid and setgid bits are stripped (the file is written, the count and the first names are
+ * kept for the report: dsvm_extract_get_stripped) unless the options allow them. Ownership is
+ * never restored; modes are the archive's permission bits under the process umask, directories
+ * always owner-writable so the tree can be removed; modification times are restored
+ * (directories' and delayed links' once their archive ends). A later entry of the same name
+ * replaces an earlier file.
  *
  * On any refusal or error (a failed write(2) included: ENOSPC, EIO) the whole staging tree is
  * removed and the error names the archive and the entry, or the path and the cause. Nothing is
@@ -44,10 +50,39 @@ struct dsvm_extract;
 #define DSVM_EXTRACT_DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
 #define DSVM_EXTRACT_DEFAULT_MAX_ENTRIES UINT64_C(1000000)
 
+/*
+ * An artifact whose manifest states no unpacked_size may expand to this many times its pinned
+ * size (real payloads: 2-5 times for xz), and at least to the floor, so that a small archive of
+ * text is never refused. Bytes extracted before the digest is known: this many times the
+ * pinned size (at least the floor), never more than the artifact may expand to.
+ */
+#define DSVM_EXTRACT_DEFAULT_RATIO 100
+#define DSVM_EXTRACT_RATIO_FLOOR (UINT64_C(64) << 20)
+#define DSVM_EXTRACT_UNVERIFIED_RATIO 16
+#define DSVM_EXTRACT_UNVERIFIED_FLOOR (UINT64_C(64) << 20)
+
 struct dsvm_extract_options {
 	uint64_t max_bytes;   /* file bytes written, all archives together */
 	uint64_t max_entries; /* entries of every kind, all archives together */
+	/*
+	 * File bytes that may be written while the archive's digest is not known yet (0: no such
+	 * limit, the input is verified). Past it the extraction fails with -EAGAIN: the caller
+	 * waits for the digest and extracts the verified file.
+	 */
+	uint64_t unverified_bytes;
+	/* The archive's pinned size, so that a refusal past max_bytes names the ratio; 0 unknown. */
+	uint64_t archive_size;
+	/* Keep setuid and setgid bits (the component allows them); otherwise they are stripped. */
+	bool allow_setuid;
 };
+
+/*
+ * Set o's byte budgets for one artifact of size bytes (0: unknown) whose manifest may state
+ * unpacked_size (0: not stated; then DSVM_EXTRACT_DEFAULT_RATIO): max_bytes, unverified_bytes
+ * and archive_size. A smaller max_bytes already in o is kept.
+ */
+void dsvm_extract_options_for_artifact(struct dsvm_extract_options *o, uint64_t size,
+				       uint64_t unpacked_size);
 
 /*
  * Create the staging directory (it must not exist; its parent must) and an extraction into it.
@@ -61,8 +96,9 @@ void dsvm_extract_free(struct dsvm_extract *ex);
 
 /*
  * Extract the archive at path into the staging tree. Returns 0; -EBADMSG for a refused entry or
- * a damaged or unknown archive, -EFBIG/-E2BIG past the byte/entry budget, other
- * -errno for I/O. After a failure the staging tree is gone and later calls return -ESTALE.
+ * a damaged or unknown archive, -EFBIG/-E2BIG past the byte/entry budget (the message names the
+ * expansion ratio and the manifest's way to allow it when archive_size is known), -EAGAIN past
+ * the unverified budget, other -errno for I/O. After a failure the staging tree is gone and later calls return -ESTALE.
  */
 int dsvm_extract_file(struct dsvm_extract *ex, const char *path);
 
@@ -96,3 +132,9 @@ int dsvm_extract_keep(struct dsvm_extract *ex);
 /* Totals so far, all archives together. */
 uint64_t dsvm_extract_get_bytes(const struct dsvm_extract *ex);
 uint64_t dsvm_extract_get_entries(const struct dsvm_extract *ex);
+
+/*
+ * Entries whose setuid or setgid bits were stripped, all archives together; *ret_first (may be
+ * NULL) is the first one's name, owned by ex (NULL when none).
+ */
+uint64_t dsvm_extract_get_stripped(const struct dsvm_extract *ex, const char **ret_first);

@@ -3,6 +3,7 @@
 """Generate T4's hostile archives (and the benign ones that must still extract), at test time.
 
 Usage: make-hostile-archives.py --outside DIR OUTDIR
+       make-hostile-archives.py --zero-bomb MIB OUTDIR
 
 DIR is the absolute path of the sentinel tree the hostile archives aim at; the relative escapes
 assume the staging directory is DIR/../a/b/stage. Writes the archives into OUTDIR and
@@ -90,11 +91,43 @@ def cpio(path, entries):
         f.write(out)
 
 
+def zero_bomb(path, size, chunk=64 << 20):
+    """A tar.xz holding one file of size zero bytes (size a multiple of chunk), ratio ~6,700:1.
+
+    Made cheaply: xz compresses one chunk of zeros once (xz -0), and the archive is that
+    stream repeated (a concatenation of xz streams is one valid .xz, xz(1) "--single-stream"),
+    after a first stream that starts with the tar header.
+    """
+    ti = tarfile.TarInfo("zeros.bin")
+    ti.size, ti.mode, ti.mtime = size, 0o644, 1700000000
+    header = ti.tobuf(format=tarfile.GNU_FORMAT)
+
+    def xz(data):
+        return subprocess.run(["xz", "-0", "-T1", "-c"], input=data, check=True,
+                              stdout=subprocess.PIPE).stdout
+
+    zeros = xz(bytes(chunk))
+    with open(path, "wb") as f:
+        f.write(xz(header))
+        for _ in range(size // chunk):
+            f.write(zeros)
+        f.write(xz(bytes(10240)))  # end-of-archive blocks and record padding
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--outside", required=True)
+    ap.add_argument("--outside")
+    ap.add_argument("--zero-bomb", metavar="MIB", type=int,
+                    help="write only OUTDIR/zeros-MIB.tar.xz: MIB MiB of zeros (a multiple of 64)")
     ap.add_argument("outdir")
     args = ap.parse_args()
+    if args.zero_bomb:
+        os.makedirs(args.outdir, exist_ok=True)
+        zero_bomb(os.path.join(args.outdir, "zeros-%d.tar.xz" % args.zero_bomb),
+                  args.zero_bomb << 20)
+        return 0
+    if not args.outside:
+        ap.error("--outside is required")
     out, outside = args.outdir, os.path.abspath(args.outside)
     os.makedirs(out, exist_ok=True)
     up = "../../../outside"  # from DIR/../a/b/stage to DIR
@@ -118,15 +151,33 @@ def main():
     tar(p("absolute.tar"), [(outside + "/pwned.txt", "file", "pwned", 0o644)])
     case("reject", "absolute", ["absolute.tar"], "is an absolute path")
 
+    # Links may point anywhere (they are content); writing through one never happens. A link
+    # that could lead out is delayed (GNU tar's model): until its archive ends it is a
+    # placeholder, so every later entry that would use it is refused as for any link.
     tar(p("symlink-then-file.tar"), [("link", "sym", up, 0o777),
                                      ("link/pwned.txt", "file", "pwned", 0o644)])
     case("reject", "symlink-then-file", ["symlink-then-file.tar"],
-         "symbolic link that leaves the target")
+         "written through a symbolic link")
 
     tar(p("symlink-abs.tar.xz"), [("etc", "sym", outside, 0o777),
                                   ("etc/pwned.txt", "file", "pwned", 0o644)], "w:xz")
-    case("reject", "symlink-absolute", ["symlink-abs.tar.xz"],
-         "symbolic link that leaves the target")
+    case("reject", "symlink-absolute-then-file", ["symlink-abs.tar.xz"],
+         "written through a symbolic link")
+
+    tar(p("symlink-abs-replace.tar"), [("secret", "sym", outside + "/secret", 0o777),
+                                       ("secret", "file", "pwned", 0o644)])
+    case("reject", "file-over-delayed-link", ["symlink-abs-replace.tar"],
+         "would replace a symbolic link")
+
+    tar(p("symlink-abs-dir.tar"), [("d", "sym", outside, 0o777), ("d/", "dir", None, 0o755),
+                                   ("d/pwned.txt", "file", "pwned", 0o644)])
+    case("reject", "dir-over-delayed-link", ["symlink-abs-dir.tar"],
+         "would replace a symbolic link")
+
+    tar(p("hardlink-to-delayed.tar"), [("s", "sym", outside + "/secret", 0o777),
+                                       ("h", "hard", "s", 0o644)])
+    case("reject", "hardlink-to-delayed-link", ["hardlink-to-delayed.tar"],
+         "not a file already extracted")
 
     # A link inside the tree, then a file written through it: refused even though it stays in.
     tar(p("through-link.tar"), [("real/", "dir", None, 0o755), ("alias", "sym", "real", 0o777),
@@ -134,20 +185,25 @@ def main():
     case("reject", "write-through-link", ["through-link.tar"],
          "written through a symbolic link")
 
-    # Links that only escape once a later link exists ("a/x -> up/../.." then "a/up -> ..").
+    # A chain that only leads out once a later link exists, then a file through it.
     tar(p("link-chain.tar"), [("a/", "dir", None, 0o755), ("a/x", "sym", "up/../..", 0o777),
-                              ("a/up", "sym", "..", 0o777)])
-    case("reject", "link-chain", ["link-chain.tar"], "through links extracted later")
+                              ("a/up", "sym", "..", 0o777),
+                              ("a/x/outside/pwned.txt", "file", "pwned", 0o644)])
+    case("reject", "link-chain-then-file", ["link-chain.tar"],
+         "written through a symbolic link")
 
     # Across two archives into one staging tree: the first plants, the second uses.
     tar(p("cross1-a.tar"), [("lib/", "dir", None, 0o755), ("usrlib", "sym", "lib", 0o777)])
     tar(p("cross1-b.tar"), [("usrlib/pwned.so", "file", "pwned", 0o644)])
     case("reject", "cross-archive-write-through", ["cross1-a.tar", "cross1-b.tar"],
          "written through a symbolic link")
-    tar(p("cross2-a.tar"), [("a/", "dir", None, 0o755), ("a/l", "sym", "b/../..", 0o777)])
-    tar(p("cross2-b.tar"), [("a/b", "sym", "..", 0o777)])
-    case("reject", "cross-archive-link-chain", ["cross2-a.tar", "cross2-b.tar"],
-         "through links extracted later")
+    tar(p("cross2-a.tar"), [("etc", "sym", outside, 0o777)])
+    tar(p("cross2-b.tar"), [("etc/pwned.txt", "file", "pwned", 0o644)])
+    case("reject", "cross-archive-through-absolute-link", ["cross2-a.tar", "cross2-b.tar"],
+         "written through a symbolic link")
+    tar(p("cross3-b.tar"), [("etc", "file", "pwned", 0o644)])
+    case("reject", "cross-archive-replace-link", ["cross2-a.tar", "cross3-b.tar"],
+         "would replace a symbolic link")
 
     tar(p("hardlink-out.tar"), [("h", "hard", outside + "/secret", 0o644)])
     case("reject", "hardlink-absolute", ["hardlink-out.tar"], "is an absolute path")
@@ -166,11 +222,6 @@ def main():
     case("reject", "device-node", ["device.tar"], "is a device node")
     tar(p("fifo.tar"), [("pipe", "fifo", None, 0o644)])
     case("reject", "fifo", ["fifo.tar"], "is a FIFO")
-
-    tar(p("setuid.tar"), [("bin/", "dir", None, 0o755), ("bin/su2", "file", "x", 0o4755)])
-    case("reject", "setuid", ["setuid.tar"], "setuid or setgid")
-    tar(p("setgid-dir.tar"), [("shared/", "dir", None, 0o2775)])
-    case("reject", "setgid-directory", ["setgid-dir.tar"], "setuid or setgid")
 
     tar(p("bomb-entries.tar.gz"),
         [("f%05d" % i, "file", b"", 0o644) for i in range(ENTRY_BUDGET + 100)], "w:gz")
@@ -200,10 +251,9 @@ def main():
     zip_(p("zip-slip.zip"), [("ok.txt", "file", "ok", 0o644),
                              (up + "/pwned.txt", "file", "pwned", 0o644)])
     case("reject", "zip-dotdot", ["zip-slip.zip"], "has a '..' component")
-    zip_(p("zip-symlink.zip"), [("l", "sym", up, 0o777)])
-    case("reject", "zip-symlink-out", ["zip-symlink.zip"], "symbolic link that leaves")
-    zip_(p("zip-setuid.zip"), [("tool", "file", "x", 0o4755)])
-    case("reject", "zip-setuid", ["zip-setuid.zip"], "setuid or setgid")
+    zip_(p("zip-symlink.zip"), [("l", "sym", up, 0o777), ("l/pwned.txt", "file", "x", 0o644)])
+    case("reject", "zip-symlink-then-file", ["zip-symlink.zip"],
+         "written through a symbolic link")
 
     cpio(p("cpio-dotdot.cpio"), [("ok.txt", b"ok"), (up + "/pwned.txt", b"pwned")])
     case("reject", "cpio-dotdot", ["cpio-dotdot.cpio"], "has a '..' component")
@@ -235,6 +285,42 @@ def main():
                              ("lib", "sym", "usr/lib", 0o777)])
     tar(p("overlay-b.tar"), [("usr/lib/libbar.so", "file", "bar", 0o644)])
     case("accept", "benign-two-archives", ["overlay-a.tar", "overlay-b.tar"], "")
+    # Links out of the tree are ordinary content: extracted as links, never followed.
+    tar(p("links-out.tar.xz"), [("lib/", "dir", None, 0o755),
+                                ("lib/libz.so", "sym", outside + "/secret", 0o777),
+                                ("include/", "dir", None, 0o755),
+                                ("include/x", "sym", up + "/secret", 0o777),
+                                ("a/", "dir", None, 0o755), ("a/x", "sym", "up/../..", 0o777),
+                                ("a/up", "sym", "..", 0o777),
+                                ("lib/libz.so.1", "file", "z", 0o644)], "w:xz")
+    case("accept", "links-out", ["links-out.tar.xz"], "")
+    tar(p("cross4-a.tar"), [("a/", "dir", None, 0o755), ("a/l", "sym", "b/../..", 0o777)])
+    tar(p("cross4-b.tar"), [("a/b", "sym", "..", 0o777)])
+    case("accept", "links-out-two-archives", ["cross4-a.tar", "cross4-b.tar"], "")
+    zip_(p("zip-link-out.zip"), [("l", "sym", up + "/secret", 0o777)])
+    case("accept", "zip-link-out", ["zip-link-out.zip"], "")
+
+    # setuid and setgid bits are stripped, the files installed (and counted for the report).
+    tar(p("setuid.tar"), [("bin/", "dir", None, 0o755), ("bin/su2", "file", "x", 0o4755),
+                          ("shared/", "dir", None, 0o2775),
+                          ("bin/helper", "file", "y", 0o2755)])
+    case("accept", "setuid-stripped", ["setuid.tar"], "")
+    zip_(p("zip-setuid.zip"), [("tool", "file", "x", 0o4755)])
+    case("accept", "zip-setuid-stripped", ["zip-setuid.zip"], "")
+
+    # Cut from this system (T10): shared libraries with their .so links (absolute and
+    # relative), links climbing out with '..', setuid and setgid programs.
+    real = [f for f in ("usr/lib/x86_64-linux-gnu/libz.so", "usr/lib/x86_64-linux-gnu/libz.so.1",
+                        "usr/lib/x86_64-linux-gnu/libbz2.so", "usr/lib/x86_64-linux-gnu/libbz2.so.1.0",
+                        "usr/lib/x86_64-linux-gnu/libyaml.so",
+                        "usr/lib/x86_64-linux-gnu/libyaml-0.so.2",
+                        "usr/lib/clang/14", "usr/lib/gold-ld",
+                        "usr/lib/x86_64-linux-gnu/utempter", "usr/bin/passwd", "usr/bin/chage")
+            if os.path.lexists("/" + f)]
+    if shutil.which("tar") and real:
+        subprocess.run(["tar", "-C", "/", "-cJf", p("real-system.tar.xz")] + real, check=True)
+        case("accept", "real-system", ["real-system.tar.xz"], "")
+
     if shutil.which("zstd"):
         tar(p("benign.tar"), benign)
         subprocess.run(["zstd", "-q", "-f", "--rm", p("benign.tar"), "-o", p("benign.tar.zst")],

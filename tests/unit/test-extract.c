@@ -173,12 +173,113 @@ static void check_benign(const char *dir)
 	assert_int_equal(st.st_mtime, 1700000000);
 }
 
-static void check_accepted(const char *name, const char *dest)
+/* path (under dir) is a symbolic link to target. */
+static void assert_link(const char *dir, const char *path, const char *target)
 {
+	char p[PATH_MAX + 64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, path);
+	n = readlink(p, buf, sizeof(buf) - 1);
+	if (n < 0)
+		fail_msg("'%s' is not a symbolic link: %s", p, strerror(errno));
+	buf[n] = '\0';
+	assert_string_equal(buf, target);
+}
+
+/* path (under dir) exists, not a link, without setuid or setgid bits, with mode & 0777 perm. */
+static void assert_stripped(const char *dir, const char *path, unsigned perm)
+{
+	mode_t mask = umask(0);
 	char p[PATH_MAX + 64];
 	struct stat st;
 
-	if (strncmp(name, "benign-tar", 10) == 0) {
+	umask(mask);
+	snprintf(p, sizeof(p), "%s/%s", dir, path);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_mode & (S_ISUID | S_ISGID), 0);
+	assert_int_equal(st.st_mode & 0777, perm & ~(unsigned)mask);
+}
+
+/* Every link of the system paths the real-system archive holds came out with its target. */
+static void check_real_system(const char *dest, struct dsvm_extract *ex)
+{
+	static const char *const links[] = {
+		"usr/lib/x86_64-linux-gnu/libz.so",
+		"usr/lib/x86_64-linux-gnu/libbz2.so",
+		"usr/lib/x86_64-linux-gnu/libyaml.so",
+		"usr/lib/clang/14/include",
+		"usr/lib/gold-ld/ld",
+	};
+	unsigned checked = 0;
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char sys[PATH_MAX], target[PATH_MAX];
+		ssize_t n;
+
+		snprintf(sys, sizeof(sys), "/%s", links[i]);
+		n = readlink(sys, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		assert_link(dest, links[i], target);
+		checked++;
+	}
+	assert_true(checked >= 3);
+	if (access("/usr/bin/passwd", F_OK) == 0) {
+		char p[PATH_MAX + 32];
+		struct stat st;
+
+		snprintf(p, sizeof(p), "%s/usr/bin/passwd", dest);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & (S_ISUID | S_ISGID), 0);
+		assert_true(dsvm_extract_get_stripped(ex, NULL) >= 1);
+	}
+}
+
+static void check_accepted(const char *name, const char *dest, struct dsvm_extract *ex)
+{
+	char p[PATH_MAX + 64];
+	struct stat st;
+	const char *first = NULL;
+
+	if (strcmp(name, "setuid-stripped") != 0 && strcmp(name, "zip-setuid-stripped") != 0 &&
+	    strcmp(name, "real-system") != 0)
+		assert_int_equal(dsvm_extract_get_stripped(ex, NULL), 0);
+	if (strcmp(name, "links-out") == 0) {
+		char want[PATH_MAX + 32];
+
+		snprintf(want, sizeof(want), "%s/outside/secret", root);
+		assert_link(dest, "lib/libz.so", want);
+		assert_link(dest, "include/x", "../../../outside/secret");
+		assert_link(dest, "a/x", "up/../..");
+		assert_link(dest, "a/up", "..");
+		snprintf(p, sizeof(p), "%s/lib/libz.so.1", dest);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		/* Delayed links get their times too. */
+		snprintf(p, sizeof(p), "%s/lib/libz.so", dest);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_int_equal(st.st_mtime, 1700000000);
+	} else if (strcmp(name, "links-out-two-archives") == 0) {
+		assert_link(dest, "a/l", "b/../..");
+		assert_link(dest, "a/b", "..");
+	} else if (strcmp(name, "zip-link-out") == 0) {
+		assert_link(dest, "l", "../../../outside/secret");
+	} else if (strcmp(name, "setuid-stripped") == 0) {
+		assert_stripped(dest, "bin/su2", 0755);
+		assert_stripped(dest, "bin/helper", 0755);
+		assert_stripped(dest, "shared", 0775);
+		assert_int_equal(dsvm_extract_get_stripped(ex, &first), 3);
+		assert_string_equal(first, "bin/su2");
+	} else if (strcmp(name, "zip-setuid-stripped") == 0) {
+		assert_stripped(dest, "tool", 0755);
+		assert_int_equal(dsvm_extract_get_stripped(ex, &first), 1);
+		assert_string_equal(first, "tool");
+	} else if (strcmp(name, "real-system") == 0) {
+		check_real_system(dest, ex);
+	} else if (strncmp(name, "benign-tar", 10) == 0) {
 		check_benign(dest);
 	} else if (strcmp(name, "benign-zip") == 0) {
 		snprintf(p, sizeof(p), "%s/pkg/b", dest);
@@ -253,7 +354,7 @@ static void test_hostile_archives(void **state)
 			benign++;
 			assert_ok(ctx, r);
 			assert_ok(ctx, dsvm_extract_commit(ex, dest));
-			check_accepted(name, dest);
+			check_accepted(name, dest, ex);
 			{
 				char *argv[] = { (char *)"rm", (char *)"-rf", dest, NULL };
 
@@ -269,7 +370,8 @@ static void test_hostile_archives(void **state)
 		dsvm_ctx_free(ctx);
 	}
 	fclose(f);
-	assert_true(hostile >= 20);
+	assert_true(hostile >= 25);
+	assert_true(benign >= 12);
 	assert_int_equal(rejected, hostile);
 	assert_int_equal(accepted, benign);
 	assert_int_equal(outside_bytes, 0);
@@ -514,12 +616,124 @@ static void test_sparse(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+/* A setuid payload the component allows keeps its bits; nothing is counted as stripped. */
+static void test_allow_setuid(void **state)
+{
+	char path[PATH_MAX + 32], stage[PATH_MAX + 16];
+	struct dsvm_extract_options o = { .allow_setuid = true };
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_extract *ex = NULL;
+	struct stat st;
+
+	(void)state;
+	if (!have_archives)
+		skip();
+	snprintf(stage, sizeof(stage), "%s/a/b/setuid", root);
+	snprintf(path, sizeof(path), "%s/setuid.tar", archives);
+	assert_ok(ctx, dsvm_extract_new(ctx, stage, &o, &ex));
+	assert_ok(ctx, dsvm_extract_file(ex, path));
+	assert_int_equal(dsvm_extract_get_stripped(ex, NULL), 0);
+	snprintf(path, sizeof(path), "%s/bin/su2", stage);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07000, S_ISUID);
+	snprintf(path, sizeof(path), "%s/shared", stage);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07000, S_ISGID);
+	dsvm_extract_free(ex);
+	assert_int_equal(access(stage, F_OK), -1);
+	dsvm_ctx_free(ctx);
+}
+
+/* A zero bomb of mib MiB (tests/tools/make-hostile-archives.py --zero-bomb) into path. */
+static void make_bomb(unsigned mib, char *path, size_t size)
+{
+	char arg[16];
+	char *argv[] = { (char *)"python3",
+			 (char *)DSVM_SRCDIR "/tests/tools/make-hostile-archives.py",
+			 (char *)"--zero-bomb",
+			 arg,
+			 archives,
+			 NULL };
+
+	snprintf(arg, sizeof(arg), "%u", mib);
+	snprintf(path, size, "%s/zeros-%u.tar.xz", archives, mib);
+	if (access(path, F_OK) < 0)
+		unit_run(argv);
+}
+
+/*
+ * Section 5 of issue 9: an artifact expands only as far as its budget allows (a multiple of
+ * its pinned size, or the unpacked_size its manifest states), and bytes extracted before its
+ * digest is known have a smaller budget of their own.
+ */
+static void test_expansion_budget(void **state)
+{
+	char bomb[PATH_MAX + 32], small[PATH_MAX + 32], stage[PATH_MAX + 16];
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_extract *ex = NULL;
+	struct dsvm_extract_options o;
+	uint64_t bomb_size;
+	struct stat st;
+
+	(void)state;
+	if (!have_archives || access("/usr/bin/xz", X_OK) < 0)
+		skip();
+	make_bomb(4096, bomb, sizeof(bomb));
+	make_bomb(256, small, sizeof(small));
+	snprintf(stage, sizeof(stage), "%s/a/b/bomb", root);
+	assert_int_equal(stat(bomb, &st), 0);
+	bomb_size = (uint64_t)st.st_size;
+
+	/* Pinned size only: 100 times it (at least 64 MiB) is allowed; 4 GiB is refused. */
+	o = (struct dsvm_extract_options){ 0 };
+	dsvm_extract_options_for_artifact(&o, (uint64_t)st.st_size, 0);
+	assert_int_equal(o.max_bytes, UINT64_C(64) << 20);
+	assert_ok(ctx, dsvm_extract_new(ctx, stage, &o, &ex));
+	assert_int_equal(dsvm_extract_file(ex, bomb), -EFBIG);
+	assert_error_contains(ctx, "entry 'zeros.bin' would expand the archive's");
+	assert_error_contains(ctx, "to at least 4.0 GiB (");
+	assert_error_contains(ctx, ":1), past the 64.0 MiB (");
+	assert_error_contains(ctx, "state 'unpacked_size: 4294967296'");
+	assert_int_equal(access(stage, F_OK), -1);
+	assert_int_equal(dsvm_extract_get_bytes(ex), 0);
+	dsvm_extract_free(ex);
+
+	/*
+	 * Allowed by unpacked_size, but still unverified: stopped at the unverified budget
+	 * (-EAGAIN: extract again once the digest matched).
+	 */
+	o = (struct dsvm_extract_options){ 0 };
+	dsvm_extract_options_for_artifact(&o, (uint64_t)st.st_size, UINT64_C(4) << 30);
+	assert_int_equal(o.max_bytes, UINT64_C(4) << 30);
+	assert_int_equal(o.unverified_bytes, UINT64_C(64) << 20);
+	assert_ok(ctx, dsvm_extract_new(ctx, stage, &o, &ex));
+	assert_int_equal(dsvm_extract_file(ex, small), -EAGAIN);
+	assert_error_contains(ctx, "before the archive's digest is known");
+	assert_int_equal(access(stage, F_OK), -1);
+	dsvm_extract_free(ex);
+
+	/* Verified and allowed: it extracts, every byte. */
+	assert_int_equal(stat(small, &st), 0);
+	o = (struct dsvm_extract_options){ 0 };
+	dsvm_extract_options_for_artifact(&o, (uint64_t)st.st_size, UINT64_C(256) << 20);
+	o.unverified_bytes = 0;
+	assert_ok(ctx, dsvm_extract_new(ctx, stage, &o, &ex));
+	assert_ok(ctx, dsvm_extract_file(ex, small));
+	assert_int_equal(dsvm_extract_get_bytes(ex), UINT64_C(256) << 20);
+	dsvm_extract_free(ex);
+	printf("budget: a %" PRIu64 "-byte tar.xz of 4 GiB (%" PRIu64 ":1) refused with 0 bytes "
+	       "written; 256 MiB allowed by unpacked_size extracted\n",
+	       bomb_size, (UINT64_C(4) << 30) / bomb_size);
+	dsvm_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostile_archives), cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_contract),	 cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_write_error),	 cmocka_unit_test(test_sparse),
+		cmocka_unit_test(test_allow_setuid),	 cmocka_unit_test(test_expansion_budget),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
