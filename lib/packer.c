@@ -24,12 +24,12 @@
 #define STEPS_SCRIPT "scripts/dsvm-ubuntu.sh"
 
 const struct dsvm_packer_step dsvm_packer_ubuntu_steps[] = {
-	{ "wait-cloud-init", 1, "wait (bounded) for cloud-init to finish provisioning the VM" },
-	{ "install-agent", 0, "install dsvm-build, dsvm-firstboot and its unit" },
-	{ "seed-cache", 0, "copy the cache seed into the artifact cache" },
-	{ "image", 0, "dsvm-build image --root / for the source's target" },
-	{ "enable-agent", 0, "enable dsvm-firstboot.service" },
-	{ "reset-agent", 0, "dsvm-firstboot reset: every VM made from the image reconciles" },
+	{ "wait-cloud-init", "wait (bounded) for cloud-init to finish provisioning the VM" },
+	{ "install-agent", "install dsvm-build, dsvm-firstboot and its unit" },
+	{ "seed-cache", "copy the cache seed into the artifact cache" },
+	{ "image", "dsvm-build image --root / for the source's target" },
+	{ "enable-agent", "enable dsvm-firstboot.service" },
+	{ "reset-agent", "dsvm-firstboot reset: every VM made from the image reconciles" },
 };
 const size_t dsvm_packer_n_ubuntu_steps = ARRAY_SIZE(dsvm_packer_ubuntu_steps);
 
@@ -665,8 +665,10 @@ static char *render_steps(const struct dsvm_packer_spec *s)
 	fputs("\" >&2\n\texit 64\n\t;;\nesac\n"
 	      "case $step in\n"
 	      "wait-cloud-init)\n"
-	      "\t# Where cloud-init never ran, `status --wait` blocks for ever: bounded.\n"
-	      "\tcommand -v cloud-init >/dev/null || exit 0\n"
+	      "\t# Only the running system's provisioning matters (a root built offline has "
+	      "none),\n"
+	      "\t# and where cloud-init never ran `status --wait` blocks for ever: bounded.\n"
+	      "\t[ \"$root\" = / ] && command -v cloud-init >/dev/null || exit 0\n"
 	      "\trc=0\n"
 	      "\ttimeout 900 cloud-init status --wait >/dev/null || rc=$?\n"
 	      "\tcase $rc in\n"

@@ -90,10 +90,9 @@ uint64_t dsvm_packer_lock_payload_bytes(const struct dsvm_lock *lock);
  */
 unsigned dsvm_packer_disk_size_gb(uint64_t payload_bytes);
 
-/* The step names the Ubuntu build runs, in order, and whether each runs only on Azure. */
+/* The steps the Ubuntu build runs (scripts/dsvm-ubuntu.sh STEP), in order. */
 struct dsvm_packer_step {
 	const char *name;
-	int azure_only;
 	const char *what;
 };
 extern const struct dsvm_packer_step dsvm_packer_ubuntu_steps[];
