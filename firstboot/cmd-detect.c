@@ -154,17 +154,28 @@ static void print_human(const struct dsvm_hw *hw, const struct dsvm_catalog *cat
 	printf("GPUs:          %zu\n", dsvm_hw_get_n_gpus(hw));
 	for (size_t i = 0; i < dsvm_hw_get_n_gpus(hw); i++) {
 		const struct dsvm_gpu *g = dsvm_hw_get_gpu(hw, i);
+		struct dsvm_gpu_class gc;
 		const struct dsvm_gpu_info *info = NULL;
 
-		if (dsvm_catalog_find_gpu(cat, g->vendor_id, g->device_id, &info) < 0)
-			info = NULL;
+		if (dsvm_catalog_classify_gpu(cat, g->vendor_id, g->device_id, &gc) == 0)
+			info = gc.info;
 		printf("  %-12s %04x:%04x %s", g->address, g->vendor_id, g->device_id,
-		       info ? info->model : "(not in the catalog)");
+		       !info	       ? "(in no device table)"
+		       : gc.catalogued ? info->model
+		       : gc.name       ? gc.name
+				       : info->model);
 		if (info)
-			printf(", %s%s%s", info->architecture,
+			printf(", %s%s%s%s", info->architecture,
+			       gc.catalogued ? "" : " (public device tables)",
 			       info->compute_capability ? ", compute " : "",
 			       info->compute_capability ? info->compute_capability : "");
 		putchar('\n');
+	}
+	for (size_t i = 0; i < dsvm_hw_get_n_display_adapters(hw); i++) {
+		const struct dsvm_gpu *g = dsvm_hw_get_display_adapter(hw, i);
+
+		printf("Display:       %s %04x:%04x (not a GPU)\n", g->address, g->vendor_id,
+		       g->device_id);
 	}
 	printf("NVSwitch:      %s (%u)\n", yes_no(dsvm_hw_get_n_nvswitches(hw) > 0),
 	       dsvm_hw_get_n_nvswitches(hw));

@@ -97,13 +97,81 @@ expect mi300x "$common and .gpu_count == 8
 expect v620 "$common and .gpu_count == 1 and .gpus[0].vendor == \"amd\"
 	and .gpus[0].class == \"038000\" and (.gpus[0].model // \"\" | test(\"V620\"))
 	and .driver.kind == \"amd-radeon-pro\""
-# An NVIDIA device the catalog does not list still appears, model null, and the driver says so.
+# A device gpus.yaml does not list still appears, model null, placed by the generated tables.
 expect unknown-nvidia ".vm_size == null and .vm_size_source == \"none\" and .gpu_count == 1
 	and .gpus[0].vendor == \"nvidia\" and .gpus[0].device_id == \"1b06\"
-	and .gpus[0].model == null and .gpus[0].architecture == null
-	and .secure_boot == null
-	and ((.driver.reason | test(\"does not list|not in the catalog|unknown\"))
-		or any(.driver.warnings[]; .code == \"unknown-device\"))"
+	and .gpus[0].model == null and .gpus[0].architecture == \"pascal\"
+	and .gpus[0].catalogued == false and (.gpus[0].table_name | test(\"1080 Ti\"))
+	and .secure_boot == null and .driver.kind == \"nvidia-proprietary\"
+	and .driver.branch == \"580\" and (.driver.reason | test(\"public device tables\"))"
+
+# T10: one GPU model per case, from public ids, beside BMC and virtual VGA and other fabrics.
+# expect_hw CASE KIND ARCHITECTURE GPU_COUNT DISPLAY_ADAPTERS INFINIBAND [MORE-JQ]
+# (ARCHITECTURE null: in no table; every GPU of the case has it.)
+expect_hw() {
+	arch=null
+	[ "$3" = null ] || arch="\"$3\""
+	expect "$1" ".driver.kind == \"$2\" and .gpu_count == $4 and (.gpus | length) == $4
+		and all(.gpus[]; .architecture == $arch and (.vendor == \"nvidia\" or .vendor == \"amd\"))
+		and (.display_adapters | length) == $5 and .infiniband == $6 ${7:+and $7}"
+}
+expect_hw kepler-gtx680 nvidia-legacy-470 kepler 1 1 false '.driver.branch == "470"
+	and .display_adapters[0].vendor_id == "1234" and .display_adapters[0].device_id == "1111"'
+expect_hw kepler-k40c nvidia-legacy-470 kepler 1 1 false '.display_adapters[0].vendor_id == "1a03"'
+expect_hw maxwell-m40 nvidia-proprietary maxwell 2 1 false '.driver.branch == "580"
+	and .display_adapters[0].vendor_id == "102b"'
+expect_hw maxwell-gtx970 nvidia-proprietary maxwell 1 0 false
+expect_hw pascal-p4 nvidia-proprietary pascal 1 1 false '(.gpus[0].table_name | test("Tesla P4"))'
+expect_hw pascal-gtx1080ti nvidia-proprietary pascal 1 0 false
+expect_hw volta-gv100 nvidia-proprietary volta 1 1 false '.display_adapters[0].vendor_id == "15ad"'
+expect_hw fermi-c2050 none fermi 1 1 false '.driver.branch == null
+	and (.driver.reason | test("no driver branch"))'
+expect_hw turing-rtx2080ti nvidia-open turing 1 0 false
+expect_hw turing-rtx6000 nvidia-open turing 1 1 false '.display_adapters[0].vendor_id == "1013"'
+expect_hw ampere-rtx3090 nvidia-open ampere 1 0 false
+expect_hw ada-rtx4090 nvidia-open ada 1 1 false
+expect_hw hopper-h800 nvidia-open hopper 2 1 false
+expect_hw blackwell-rtx5090 nvidia-open blackwell 1 0 false
+expect_hw cdna1-mi100 amd-rocm cdna1 1 1 true '.infiniband_pci == 1 and .infiniband_ports == 1
+	and .gpus[0].class == "038000"'
+expect_hw cdna2-mi210 amd-rocm cdna2 4 1 false '.gpus[0].model != null'
+expect_hw cdna3-mi325x amd-rocm null 8 1 true '(.driver.reason | test("newer than every table"))
+	and any(.driver.warnings[]; .code == "unknown-device")'
+expect_hw rdna2-w6800 amd-radeon-pro rdna2 1 0 false
+expect_hw rdna3-rx7900xtx none null 1 0 false '(.driver.reason | test("neither Instinct nor Radeon PRO"))'
+expect_hw qlogic-ib none null 0 1 true '.infiniband_pci == 1 and .infiniband_ports == 0
+	and .infiniband_devices == 1'
+expect_hw vmware-cpu none null 0 1 false '(.driver.reason | test("CPU only"))'
+# A GPU some kind serves decides over an older one no kind serves, and the Hyper-V VGA is listed.
+expect fermi-with-t4 ".gpu_count == 2 and .driver.kind == \"nvidia-open\"
+	and (.gpus | map(.architecture) | sort) == [\"fermi\", \"turing\"]
+	and .display_adapters == [{\"address\": \"0000:00:08.0\", \"vendor_id\": \"1414\",
+		\"device_id\": \"5353\", \"class\": \"030000\"}]"
+# The accelerated-networking VF (RoCE) is an RDMA device and is still not InfiniBand.
+expect cpu-only ".infiniband == false and .infiniband_devices == 0 and .gpu_count == 0
+	and (.display_adapters | length) == 1"
+
+# Without the generated table (a catalog of gpus.yaml alone) the GTX 1080 Ti is in no table:
+# assumed newer than every table, and the reason says so. With an edited table (not the bytes
+# the build's index was made from) the YAML is parsed and decides the same as the index.
+mkdir "$work/cat-none" "$work/cat-edited"
+for f in gpus.yaml sizes.yaml cuda-drivers.yaml; do
+	cp "$top/manifests/hardware/$f" "$work/cat-none/"
+	cp "$top/manifests/hardware/$f" "$work/cat-edited/"
+done
+{ cat "$top/manifests/hardware/pci-devices.yaml"; echo "# edited"; } >"$work/cat-edited/pci-devices.yaml"
+checks=$((checks + 2))
+out=$("$bin" detect --catalog "$work/cat-none" --sysroot "$work/pascal-gtx1080ti" --no-imds --no-disks --json)
+echo "$out" | jq -e '.driver.kind == "nvidia-open" and (.driver.reason | test("newer than every table"))
+	and .gpus[0].architecture == null' >/dev/null ||
+	{ echo "FAIL no table: $out" | cut -c1-600; fails=$((fails + 1)); }
+out=$("$bin" detect -v --catalog "$work/cat-edited" --sysroot "$work/pascal-gtx1080ti" --no-imds --no-disks --json 2>"$work/edited.err")
+if ! { echo "$out" | jq -e '.driver.kind == "nvidia-proprietary" and .gpus[0].architecture == "pascal"' >/dev/null &&
+	grep -q "parsing it" "$work/edited.err"; }; then
+	echo "FAIL edited table: $out" | cut -c1-600
+	cat "$work/edited.err"
+	fails=$((fails + 1))
+fi
 
 # The RoCE trap: cpu-only has an mlx5 RDMA device with an Ethernet link layer, not InfiniBand.
 [ -d "$work/cpu-only/sys/class/infiniband/mlx5_0" ] || { echo "FAIL: fixture lost mlx5_0"; fails=$((fails + 1)); }

@@ -28,7 +28,14 @@ PCI ids are real. Sources, per id:
   [lspci]  public `lspci -nn` captures: "Bridge [0680]: NVIDIA Corporation GH100 [H100 NVSwitch]
            [10de:22a3]" (HGX H100), "Processing accelerators [1200]: ... Aqua Vanjaram
            [Instinct MI300X] [1002:74a1]", "Display controller [0380]: ... Navi 21 [Radeon Pro
-           V620] [1002:73a1]"
+           V620] [1002:73a1]", "Display controller [0380]: ... Arcturus GL-XL [Instinct MI100]
+           [1002:738c]", "Processing accelerators [1200]: ... Aqua Vanjaram [Instinct MI325X]
+           [1002:74a5]" (newer than pci.ids 2023.04), "VGA compatible controller [0300]: ...
+           Navi 31 [Radeon RX 7900 XT/7900 XTX] [1002:744c]"
+  [qemu]   QEMU include/hw/pci/pci.h: PCI_VENDOR_ID_QEMU 0x1234, PCI_DEVICE_ID_QEMU_VGA 0x1111
+           (the standard/bochs VGA); its Cirrus emulation is the CL-GD5446, pci.ids 1013:00b8
+  [notes]  FIELD-NOTES: BMC adapters (ASPEED 1a03:2000, Matrox G200) are class 0x0300; older
+           InfiniBand HCAs (ConnectX-3 mlx4, QLogic) are class 0x0c06
 Where no public record gives a subsystem id, the fixture uses the vendor id and 0000: detection
 never reads meaning into subsystem ids.
 """
@@ -60,6 +67,34 @@ PCI = {
     "mi300x": (0x1002, 0x74A1, 0x120000, 0x1002, 0x74A1),  # [lspci] Instinct MI300X, class 1200
     "v620": (0x1002, 0x73A1, 0x038000, 0x1002, 0x0000),  # [lspci] Radeon Pro V620, class 0380
     "gtx1080ti": (0x10DE, 0x1B06, 0x030000, 0x10DE, 0x0000),  # [pciids] GP102 [GeForce GTX 1080 Ti]
+    # Devices gpus.yaml does not list: the generated tables (pci-devices.yaml) place them.
+    "gtx680": (0x10DE, 0x1180, 0x030000, 0x10DE, 0x0000),  # [pciids] GK104 [GeForce GTX 680]
+    "k40c": (0x10DE, 0x1024, 0x030200, 0x10DE, 0x0000),  # [pciids] GK180GL [Tesla K40c]
+    "m40": (0x10DE, 0x17FD, 0x030200, 0x10DE, 0x0000),  # [pciids] GM200GL [Tesla M40]
+    "gtx970": (0x10DE, 0x13C2, 0x030000, 0x10DE, 0x0000),  # [pciids] GM204 [GeForce GTX 970]
+    "p4": (0x10DE, 0x1BB3, 0x030200, 0x10DE, 0x0000),  # [pciids] GP104GL [Tesla P4]
+    "gv100": (0x10DE, 0x1DBA, 0x030000, 0x10DE, 0x0000),  # [pciids] GV100GL [Quadro GV100]
+    "c2050": (0x10DE, 0x06D1, 0x030200, 0x10DE, 0x0000),  # [pciids] GF100GL [Tesla C2050 / C2070]
+    "rtx2080ti": (0x10DE, 0x1E04, 0x030000, 0x10DE, 0x0000),  # [pciids] TU102 [GeForce RTX 2080 Ti]
+    "rtx6000": (0x10DE, 0x1E30, 0x030000, 0x10DE, 0x0000),  # [pciids] TU102GL [Quadro RTX 6000/8000]
+    "rtx3090": (0x10DE, 0x2204, 0x030000, 0x10DE, 0x0000),  # [pciids] GA102 [GeForce RTX 3090]
+    "rtx4090": (0x10DE, 0x2684, 0x030000, 0x10DE, 0x0000),  # [pciids] AD102 [GeForce RTX 4090]
+    "h800": (0x10DE, 0x2322, 0x030200, 0x10DE, 0x0000),  # [pciids] GH100 [H800 PCIe]
+    "rtx5090": (0x10DE, 0x2B85, 0x030000, 0x10DE, 0x0000),  # [nvreadme] NVIDIA GeForce RTX 5090
+    "mi100": (0x1002, 0x738C, 0x038000, 0x1002, 0x0000),  # [lspci] Instinct MI100, class 0380
+    "mi210": (0x1002, 0x740F, 0x120000, 0x1002, 0x0000),  # [lspci] Aldebaran/MI210, class 1200
+    "mi325x": (0x1002, 0x74A5, 0x120000, 0x1002, 0x74A5),  # [lspci] Instinct MI325X, class 1200
+    "w6800": (0x1002, 0x73A3, 0x030000, 0x1002, 0x0000),  # [pciids] Navi 21 GL-XL [Radeon PRO W6800]
+    "rx7900xtx": (0x1002, 0x744C, 0x030000, 0x1002, 0x0000),  # [lspci] Navi 31 [RX 7900 XTX], 0300
+    # Display adapters no driver kind serves.
+    "aspeed": (0x1A03, 0x2000, 0x030000, 0x1A03, 0x2000),  # [pciids] ASPEED Graphics Family; [notes]
+    "g200er2": (0x102B, 0x0534, 0x030000, 0x102B, 0x0000),  # [pciids] Matrox G200eR2; [notes]
+    "qemu-vga": (0x1234, 0x1111, 0x030000, 0x1AF4, 0x1100),  # [qemu]; subsystem [pciids] QEMU VM
+    "cirrus": (0x1013, 0x00B8, 0x030000, 0x1AF4, 0x1100),  # [pciids] GD 5446; [qemu]
+    "vmware-svga": (0x15AD, 0x0405, 0x030000, 0x15AD, 0x0405),  # [pciids] VMware SVGA II Adapter
+    # InfiniBand HCAs of the serial-bus class.
+    "cx3": (0x15B3, 0x1003, 0x0C0600, 0x15B3, 0x0000),  # [pciids] MT27500 Family [ConnectX-3]; [notes]
+    "qib": (0x1077, 0x7322, 0x0C0600, 0x1077, 0x0000),  # [pciids] IBA7322 QDR InfiniBand HCA; [notes]
     # Fillers for the benchmark's "100 other devices".
     "i350": (0x8086, 0x1521, 0x020000, 0x8086, 0x0000),  # [pciids] I350 Gigabit Network Connection
     "pm983": (0x144D, 0xA808, 0x010802, 0x144D, 0x0000),  # [pciids] NVMe SSD Controller PM983
@@ -137,6 +172,37 @@ CASES = {
     # A real NVIDIA id the catalog does not list, on a size nobody told us (IMDS failed: {}).
     "unknown-nvidia": dict(pci=BASE_PCI + n_of("gtx1080ti", 1, 1), vm_size="",
                            secure_boot="garbage"),
+    # T10: hardware nobody on the project wrote the catalog for (workstations, on-premises
+    # servers with a BMC, other hypervisors). Each is one GPU model, with what surrounds it.
+    "kepler-gtx680": dict(pci=[("0000:00:02.0", "qemu-vga"), ("0000:01:00.0", "gtx680")]),
+    "kepler-k40c": dict(pci=[("0000:02:00.0", "aspeed"), ("0000:03:00.0", "k40c")]),
+    "maxwell-m40": dict(pci=[("0000:02:00.0", "g200er2")] + n_of("m40", 2, 1)),
+    "maxwell-gtx970": dict(pci=[("0000:01:00.0", "gtx970")]),
+    "pascal-p4": dict(pci=[("0000:02:00.0", "aspeed"), ("0000:03:00.0", "p4")]),
+    "pascal-gtx1080ti": dict(pci=[("0000:01:00.0", "gtx1080ti")]),
+    "volta-gv100": dict(pci=[("0000:00:0f.0", "vmware-svga"), ("0000:0b:00.0", "gv100")]),
+    "fermi-c2050": dict(pci=[("0000:02:00.0", "aspeed"), ("0000:03:00.0", "c2050")]),
+    "turing-rtx2080ti": dict(pci=[("0000:01:00.0", "rtx2080ti")]),
+    "turing-rtx6000": dict(pci=[("0000:00:02.0", "cirrus"), ("0000:00:05.0", "rtx6000")]),
+    "ampere-rtx3090": dict(pci=[("0000:01:00.0", "rtx3090")]),
+    "ada-rtx4090": dict(pci=[("0000:00:02.0", "qemu-vga"), ("0000:00:10.0", "rtx4090")]),
+    "hopper-h800": dict(pci=[("0000:02:00.0", "aspeed")] + n_of("h800", 2, 1)),
+    "blackwell-rtx5090": dict(pci=[("0000:01:00.0", "rtx5090")]),
+    "fermi-with-t4": dict(pci=BASE_PCI + [("0000:03:00.0", "c2050")] + n_of("t4", 1, 1)),
+    "cdna1-mi100": dict(pci=[("0000:02:00.0", "aspeed"), ("0000:03:00.0", "mi100"),
+                             ("0000:04:00.0", "cx3")],
+                        ib={"mlx4_0": {"1": "InfiniBand"}}),
+    "cdna2-mi210": dict(pci=[("0000:02:00.0", "g200er2")] + n_of("mi210", 4, 1)),
+    "cdna3-mi325x": dict(pci=[("0000:02:00.0", "aspeed")] + n_of("mi325x", 8, 1)
+                         + n_of("cx7-vf", 8, 0x101), ib=ib_ports(8)),
+    "rdna2-w6800": dict(pci=[("0000:01:00.0", "w6800")]),
+    "rdna3-rx7900xtx": dict(pci=[("0000:01:00.0", "rx7900xtx")]),
+    # InfiniBand from a QLogic HCA whose driver (qib) predates link_layer: the class and the
+    # RDMA entry say it, no port does.
+    "qlogic-ib": dict(pci=[("0000:02:00.0", "aspeed"), ("0000:05:00.0", "qib")],
+                      ib_bare=["qib0"]),
+    # A hypervisor's VGA and nothing else: not a GPU.
+    "vmware-cpu": dict(pci=[("0000:00:0f.0", "vmware-svga")]),
     # Disks of an NC A100 v4 VM (Gen2): OS and resource disk on Hyper-V SCSI (azure-vm-utils
     # rules: controller {f8b3781a-...} LUN 0 and 1), a data disk on {f8b3781b-...}, a local
     # NVMe disk, a loop device that must be skipped. test-disks.sh puts images at dev/NAME.
@@ -241,6 +307,8 @@ def make_case(root, c):
         for port, layer in ports.items():
             write(os.path.join(root, "sys/class/infiniband", name, "ports", port, "link_layer"),
                   layer + "\n")
+    for name in c.get("ib_bare", []):  # an RDMA device whose ports have no link_layer
+        os.makedirs(os.path.join(root, "sys/class/infiniband", name, "ports", "1"))
     sb = c.get("secure_boot")
     if sb is not None:
         efivar = os.path.join(root, "sys/firmware/efi/efivars",

@@ -5,6 +5,7 @@
 
 #include "detect-internal.h"
 #include "dsvm/detect.h"
+#include "dsvm/state.h"
 #include "test-detect-tmpdir.h"
 
 static void pci_dev(const char *addr, const char *vendor, const char *device, const char *class)
@@ -273,7 +274,7 @@ static void test_detect_garbage(void **state)
 
 	hw = detect(ctx, &opts);
 	assert_int_equal(dsvm_hw_get_n_pci_devices(hw), 11);
-	assert_int_equal(dsvm_hw_get_n_gpus(hw), 4);
+	assert_int_equal(dsvm_hw_get_n_gpus(hw), 3);
 	g = dsvm_hw_get_gpu(hw, 0);
 	assert_string_equal(g->address, "0001:00:00.0");
 	assert_int_equal(g->vendor, DSVM_VENDOR_NVIDIA);
@@ -286,9 +287,16 @@ static void test_detect_garbage(void **state)
 	g = dsvm_hw_get_gpu(hw, 2);
 	assert_string_equal(g->address, "0006:00:00.0");
 	assert_int_equal(g->subsystem_vendor_id, 0);
-	g = dsvm_hw_get_gpu(hw, 3);
+	assert_null(dsvm_hw_get_gpu(hw, 3));
+	/* Hyper-V's and ASPEED's VGA are display adapters, never GPUs. */
+	assert_int_equal(dsvm_hw_get_n_display_adapters(hw), 2);
+	g = dsvm_hw_get_display_adapter(hw, 0);
+	assert_string_equal(g->address, "0008:00:00.0");
+	assert_int_equal(g->vendor_id, 0x1414);
+	g = dsvm_hw_get_display_adapter(hw, 1);
 	assert_string_equal(g->address, "000a:00:00.0");
 	assert_int_equal(g->vendor, DSVM_VENDOR_OTHER);
+	assert_null(dsvm_hw_get_display_adapter(hw, 2));
 	assert_int_equal(dsvm_hw_get_secure_boot(hw), -ENODATA);
 	assert_null(dsvm_hw_get_kernel(hw));
 	assert_null(dsvm_hw_get_nvidia_driver(hw, NULL));
@@ -330,6 +338,8 @@ static void test_detect_fabric(void **state)
 	assert_int_equal(dsvm_hw_get_n_nvswitches(hw), 2);
 	assert_int_equal(dsvm_hw_get_n_ib_pci(hw), 1);
 	assert_int_equal(dsvm_hw_get_n_ib_ports(hw), 1);
+	/* mlx5_ib0 says InfiniBand; mlx5_ib1 says nothing (an old driver); mlx5_0 is RoCE. */
+	assert_int_equal(dsvm_hw_get_n_ib_devices(hw), 2);
 	assert_true(dsvm_hw_has_infiniband(hw));
 	assert_int_equal(dsvm_hw_get_secure_boot(hw), 1);
 	assert_string_equal(dsvm_hw_get_kernel(hw), "6.8.0-1017-azure");
@@ -350,6 +360,73 @@ static void test_detect_fabric(void **state)
 	assert_int_equal(dsvm_hw_detect(ctx, &opts, &hw), -EINVAL);
 	assert_null(hw);
 	assert_error_contains(ctx, "'Standard NC6'");
+	dsvm_ctx_free(ctx);
+}
+
+/*
+ * InfiniBand by any of its marks alone: the serial-bus class (ConnectX-3, QLogic), a non-Mellanox
+ * function of the Infiniband class, an RDMA device without link_layer; RoCE alone is none.
+ */
+static void test_detect_infiniband_kinds(void **state)
+{
+	struct dsvm_hw_options opts = { .no_imds = true };
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_hw *hw;
+
+	(void)state;
+	tmpdir_puts("/sys/class/infiniband/mlx5_0/ports/1/link_layer", "Ethernet\n");
+	hw = detect(ctx, &opts);
+	assert_false(dsvm_hw_has_infiniband(hw));
+	dsvm_hw_free(hw);
+
+	pci_dev("0000:05:00.0", "0x1077\n", "0x7322\n", "0x0c0600\n"); /* QLogic IBA7322 */
+	hw = detect(ctx, &opts);
+	assert_int_equal(dsvm_hw_get_n_ib_pci(hw), 1);
+	assert_true(dsvm_hw_has_infiniband(hw));
+	dsvm_hw_free(hw);
+	dsvm_ctx_free(ctx);
+}
+
+static void test_detect_infiniband_without_link_layer(void **state)
+{
+	struct dsvm_hw_options opts = { .no_imds = true };
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_hw *hw;
+	char path[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sys/class/infiniband/mlx4_0/ports/1", tmpdir);
+	assert_int_equal(mkdir_parents(path, 0755), 0);
+	hw = detect(ctx, &opts);
+	assert_int_equal(dsvm_hw_get_n_ib_pci(hw), 0);
+	assert_int_equal(dsvm_hw_get_n_ib_devices(hw), 1);
+	assert_true(dsvm_hw_has_infiniband(hw));
+	dsvm_hw_free(hw);
+	dsvm_ctx_free(ctx);
+}
+
+/* The fingerprint (and so the health gate's count) sees GPUs, not the BMC's VGA beside them. */
+static void test_fingerprint_ignores_display_adapters(void **state)
+{
+	struct dsvm_hw_options opts = { .no_imds = true };
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_fingerprint with, without;
+	struct dsvm_hw *hw;
+
+	(void)state;
+	pci_dev("0001:00:00.0", "0x10de\n", "0x20b5\n", "0x030200\n");
+	hw = detect(ctx, &opts);
+	dsvm_fingerprint_from_hw(hw, &without);
+	dsvm_hw_free(hw);
+	pci_dev("0000:02:00.0", "0x1a03\n", "0x2000\n", "0x030000\n"); /* ASPEED BMC */
+	pci_dev("0000:00:02.0", "0x1234\n", "0x1111\n", "0x030000\n"); /* QEMU VGA */
+	hw = detect(ctx, &opts);
+	assert_int_equal(dsvm_hw_get_n_gpus(hw), 1);
+	assert_int_equal(dsvm_hw_get_n_display_adapters(hw), 2);
+	dsvm_fingerprint_from_hw(hw, &with);
+	dsvm_hw_free(hw);
+	assert_string_equal(with.gpus, "10de:20b5x1");
+	assert_true(dsvm_fingerprint_matches(&without, &with));
 	dsvm_ctx_free(ctx);
 }
 
@@ -465,6 +542,12 @@ int main(void)
 						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_detect_cap, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_read_small_at, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_detect_infiniband_kinds, tmpdir_setup,
+						tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_detect_infiniband_without_link_layer,
+						tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint_ignores_display_adapters,
+						tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
