@@ -23,6 +23,9 @@ static void help(void)
 	       "  --all-driver-kinds  also stage the driver stacks of every other kind the "
 	       "edition\n"
 	       "                      serves (action \"stage\"), so firstboot can switch offline\n"
+	       "  --allow-unsealed    write signer-pinned artifacts the seal file lacks with\n"
+	       "                      \"seal\": \"awaiting\" (a lock fetch and install refuse)\n"
+	       "                      instead of failing; see 'dsvm-build seal --help'\n"
 	       "  -o, --output LOCK   where to write the lock ('-' for standard output)\n"
 	       "  --verbose           log each decision\n\n"
 	       "Example:\n"
@@ -36,17 +39,19 @@ struct resolve_args {
 	struct target_args target;
 	const char *edition;
 	const char *output;
-	bool all_kinds, verbose;
+	bool all_kinds, allow_unsealed, verbose;
 };
 
 static int parse_args(int argc, char **argv, struct resolve_args *a)
 {
 	enum {
 		OPT_ALL = 256,
+		OPT_UNSEALED,
 	};
 	static const struct option options[] = {
 		TARGET_LONG_OPTIONS,
 		{ "all-driver-kinds", no_argument, NULL, OPT_ALL },
+		{ "allow-unsealed", no_argument, NULL, OPT_UNSEALED },
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -60,6 +65,9 @@ static int parse_args(int argc, char **argv, struct resolve_args *a)
 		switch (c) {
 		case OPT_ALL:
 			a->all_kinds = true;
+			break;
+		case OPT_UNSEALED:
+			a->allow_unsealed = true;
 			break;
 		case 'o':
 			a->output = optarg;
@@ -124,7 +132,9 @@ int cmd_resolve(int argc, char **argv)
 	if (!ctx)
 		return DSVM_EXIT_FAILURE;
 	r = target_args_resolve(ctx, &a.target, a.edition,
-				a.all_kinds ? DSVM_RESOLVE_ALL_DRIVER_KINDS : 0, &t, &lock);
+				(a.all_kinds ? DSVM_RESOLVE_ALL_DRIVER_KINDS : 0) |
+					(a.allow_unsealed ? DSVM_RESOLVE_ALLOW_UNSEALED : 0),
+				&t, &lock);
 	if (r >= 0)
 		r = dsvm_lock_to_string(lock, &text);
 	if (r >= 0)

@@ -68,8 +68,8 @@ int target_args_check(const char *verb, const struct target_args *a)
 	if (a->driver_kind && dsvm_driver_kind_from_string(a->driver_kind) == DSVM_DRIVER_INVALID) {
 		fprintf(stderr,
 			"dsvm-build %s: '%s' is not a driver kind; use none, nvidia-open, "
-			"nvidia-proprietary, nvidia-legacy-470, nvidia-grid, amd-rocm or "
-			"amd-radeon-pro\n",
+			"nvidia-proprietary, nvidia-legacy-470, nvidia-grid, amd-rocm, "
+			"amd-radeon-pro or (Windows) nvidia-datacenter\n",
 			verb, a->driver_kind);
 		return -EINVAL;
 	}
@@ -136,6 +136,9 @@ static int make_target(struct dsvm_ctx *ctx, const struct target_args *a,
 	} else if (a->gpu) {
 		snprintf(t->reason, sizeof(t->reason), "--gpu none");
 	}
+	/* --driver-kind is taken as written; the catalog's and detection's kinds are Linux kinds. */
+	if (!a->driver_kind)
+		dsvm_target_for_platform(t, dsvm_manifest_get_platform(m));
 	if (a->infiniband)
 		t->infiniband = DSVM_YES;
 	if (a->nvswitch)

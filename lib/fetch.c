@@ -250,6 +250,7 @@ struct job {
 	struct dsvm_fetch_sink sink;
 	struct cache_sink cache;
 	struct sha256 *md;
+	bool unknown_digest; /* sealing: computed and reported, not compared */
 	uint64_t cap;
 	CURL *easy;
 	long status; /* status line of the response being received */
@@ -912,7 +913,7 @@ static void job_done(struct job *j, CURLcode rc)
 		r = classify(j, rc, &transient);
 	} else if (sha256_final(j->md, got) < 0) {
 		r = job_fail(j, -EIO, "SHA-256 failed");
-	} else if (!sha256_equal(got, j->want)) {
+	} else if (!j->unknown_digest && !sha256_equal(got, j->want)) {
 		hex_encode(got, 32, hex);
 		r = job_fail(j, -EBADMSG,
 			     "hash mismatch for '%s': expected %s, got %s; the download was "
@@ -926,6 +927,8 @@ static void job_done(struct job *j, CURLcode rc)
 		}
 		j->from_zero = true;
 	} else {
+		if (j->unknown_digest)
+			hex_encode(got, 32, j->item->ret_sha256);
 		job_release_easy(j);
 		job_finish(j, job_commit(j));
 		return;
@@ -1056,7 +1059,9 @@ static int job_init(struct fetcher *f, struct job *j, const struct dsvm_fetch_it
 	j->index = index;
 	j->cache.fd = -1;
 	j->cap = item->size ? item->size : DSVM_FETCH_DEFAULT_MAX_BYTES;
-	if (hex_decode32(item->sha256 ? item->sha256 : "", j->want) < 0)
+	if (!item->sha256 && item->ret_sha256 && item->sink && item->url)
+		j->unknown_digest = true;
+	else if (hex_decode32(item->sha256 ? item->sha256 : "", j->want) < 0)
 		bad = "has no valid sha256";
 	else if (!item->url == !item->path)
 		bad = "needs exactly one of url and path";
@@ -1086,7 +1091,7 @@ static int job_init(struct fetcher *f, struct job *j, const struct dsvm_fetch_it
 	}
 	if (item->path)
 		return 0;
-	for (const char *const *m = o->mirrors; m && *m; m++)
+	for (const char *const *m = o->mirrors; m && *m && !j->unknown_digest; m++)
 		n_mirrors++;
 	j->sources = calloc(n_mirrors + 1, sizeof(char *));
 	j->shown = calloc(n_mirrors + 1, sizeof(char *));

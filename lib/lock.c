@@ -130,8 +130,19 @@ static int check_artifact(struct dsvm_ctx *ctx, const char *path, size_t ci, siz
 	snprintf(where, sizeof(where), "components[%zu].artifacts[%zu]", ci, ai);
 	if (!json_is_object(a))
 		return bad(ctx, path, where, "not an object");
+	/* resolve --allow-unsealed: readable for review, never fetched or installed. */
+	if (json_is_string(json_object_get(a, "seal")) &&
+	    streq(json_string_value(json_object_get(a, "seal")), "awaiting"))
+		return dsvm_set_error(ctx, -EBADMSG,
+				      "%s: %s ('%s') is pinned by its signer and awaits its seal: "
+				      "run 'dsvm-build seal EDITION', commit the seal file and "
+				      "resolve again",
+				      path, where, url ? url : "?");
 	if (!sha || !is_sha256_hex(sha))
 		return bad(ctx, path, where, "sha256 missing or not 64 lowercase hex characters");
+	if (json_object_get(a, "unpacked_size") &&
+	    json_integer_value(json_object_get(a, "unpacked_size")) <= 0)
+		return bad(ctx, path, where, "unpacked_size is not a positive integer");
 	if (!url == !file)
 		return bad(ctx, path, where, "needs exactly one of 'url' and 'path'");
 	/* Repository paths stay inside it; only a hand-written lock names an absolute path. */

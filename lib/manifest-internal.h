@@ -5,6 +5,7 @@
 
 #include "dsvm/manifest.h"
 #include "dsvm/target.h"
+#include "seal-internal.h"
 #include "yamldoc.h"
 
 enum component_kind {
@@ -39,11 +40,21 @@ struct artifact {
 	const char *sha256;
 	unsigned long long size;
 	bool has_size;
+	unsigned long long unpacked_size; /* what the archive may expand to; 0 not stated */
 	const struct ynode *node;
+};
+
+/* A signer pin (manifests/SCHEMA.md, "Artifacts without a published digest"). */
+struct authenticode_pin {
+	const struct ynode *node; /* NULL: the source has a published sha256 instead */
+	const char *subject;
+	struct str_list chain;
+	const char *file_version; /* NULL: not pinned (an msi, or no public record of it) */
 };
 
 struct source {
 	const struct ynode *node;
+	struct authenticode_pin authenticode;
 	const char *package;
 	const char *version;
 	const char *repository;
@@ -118,6 +129,7 @@ struct component {
 	size_t index; /* manifest order */
 	const char *name;
 	enum component_kind kind;
+	bool allow_setuid; /* archives keep their setuid and setgid bits */
 	struct str_list provides;
 	struct when when;
 	bool stage;
@@ -142,6 +154,7 @@ struct dsvm_manifest {
 	size_t n_docs;
 	struct component *components;
 	size_t n_components;
+	struct seal_file seal;	 /* the edition's seal file (empty when there is none) */
 	char *edition_repo_path; /* the edition's and each doc's path relative to root (or NULL) */
 	char **doc_repo_paths;
 };

@@ -210,7 +210,7 @@ static void str_list_clear(struct str_list *l)
 static int parse_artifact(struct parser *p, const struct ynode *map, bool in_source,
 			  struct artifact *a)
 {
-	static const char *const keys[] = { "name", "url", "sha256", "size", NULL };
+	static const char *const keys[] = { "name", "url", "sha256", "size", "unpacked_size", NULL };
 	const struct ynode *url_node;
 	int r;
 
@@ -243,6 +243,17 @@ static int parse_artifact(struct parser *p, const struct ynode *map, bool in_sou
 			return yerror(p->ctx, p->doc, ymap_get(map, "size"),
 				      "size 0 is not a real artifact size");
 		a->has_size = true;
+	}
+	if (ymap_get(map, "unpacked_size")) {
+		r = yget_uint(p->ctx, p->doc, map, "unpacked_size", false, 1ULL << 50,
+			      &a->unpacked_size);
+		if (r < 0)
+			return r;
+		if (a->unpacked_size == 0)
+			return yerror(p->ctx, p->doc, ymap_get(map, "unpacked_size"),
+				      "unpacked_size 0 allows nothing; give the bytes the "
+				      "archive's "
+				      "files hold, or leave it out");
 	}
 	return 0;
 }
@@ -278,8 +289,10 @@ static int parse_artifacts(struct parser *p, const struct ynode *src, bool requi
 		if (required)
 			return yerror(p->ctx, p->doc, src,
 				      "this source needs 'url' + 'sha256' (or 'artifacts')");
-		if (ymap_get(src, "sha256") || ymap_get(src, "size"))
-			return yerror(p->ctx, p->doc, src, "'sha256' and 'size' need a 'url'");
+		if (ymap_get(src, "sha256") || ymap_get(src, "size") ||
+		    ymap_get(src, "unpacked_size"))
+			return yerror(p->ctx, p->doc, src,
+				      "'sha256', 'size' and 'unpacked_size' need a 'url'");
 		return 0;
 	}
 	s->artifacts = calloc(1, sizeof(*s->artifacts));
@@ -289,11 +302,86 @@ static int parse_artifacts(struct parser *p, const struct ynode *src, bool requi
 	return parse_artifact(p, src, true, &s->artifacts[0]);
 }
 
+/*
+ * A source pinned by its Authenticode signer instead of a published sha256: one url, an optional
+ * size, and the pin. Its sha256 comes from the edition's seal file at resolve time.
+ */
+static int parse_signed_source(struct parser *p, const struct ynode *src, struct source *s)
+{
+	static const char *const keys[] = { "subject", "chain", "file_version", NULL };
+	const struct ynode *pin = ymap_get(src, "authenticode");
+	struct authenticode_pin *a = &s->authenticode;
+	const char *bad;
+	int r;
+
+	if (ymap_get(src, "sha256"))
+		return yerror(p->ctx, p->doc, ymap_get(src, "sha256"),
+			      "give either 'sha256' (a published digest) or 'authenticode' (a "
+			      "signer pin that 'dsvm-build seal' turns into a digest), not both");
+	if (ymap_get(src, "artifacts"))
+		return yerror(p->ctx, p->doc, ymap_get(src, "artifacts"),
+			      "a source pinned by 'authenticode' names one 'url', not 'artifacts'");
+	if (!ymap_get(src, "url"))
+		return yerror(p->ctx, p->doc, src, "an 'authenticode' source needs a 'url'");
+	r = yexpect(p->ctx, p->doc, pin, YNODE_MAPPING, "'authenticode'");
+	if (r < 0 || (r = ymap_check_keys(p->ctx, p->doc, pin, keys)) < 0)
+		return r;
+	a->node = pin;
+	if ((r = yget_str(p->ctx, p->doc, pin, "subject", true, &a->subject)) < 0 ||
+	    (r = yget_str(p->ctx, p->doc, pin, "file_version", false, &a->file_version)) < 0)
+		return r;
+	bad = signer_subject_check(a->subject);
+	if (bad)
+		return yerror(p->ctx, p->doc, ymap_get(pin, "subject"),
+			      "subject '%s' %s; write it as 'CN=..., O=..., C=..'", a->subject,
+			      bad);
+	if (a->file_version && !file_version_is_valid(a->file_version))
+		return yerror(p->ctx, p->doc, ymap_get(pin, "file_version"),
+			      "file_version '%s' is not four numbers 'a.b.c.d' (each at most "
+			      "65535), as the version resource holds it",
+			      a->file_version);
+	if (!ymap_get(pin, "chain"))
+		return yerror(p->ctx, p->doc, pin,
+			      "missing required key 'chain' (the issuing CAs' common names, "
+			      "nearest first)");
+	if ((r = get_list(p, pin, "chain", &a->chain)) < 0)
+		return r;
+	if (a->chain.n == 0)
+		return yerror(p->ctx, p->doc, a->chain.node, "'chain' is empty");
+	for (size_t i = 0; i < a->chain.n; i++)
+		if (!a->chain.v[i][0] || strchr(a->chain.v[i], '/'))
+			return yerror(p->ctx, p->doc, a->chain.node,
+				      "chain entry '%s' is not a certificate's common name",
+				      a->chain.v[i]);
+	s->artifacts = calloc(1, sizeof(*s->artifacts));
+	if (!s->artifacts)
+		return -ENOMEM;
+	s->n_artifacts = 1;
+	s->artifacts[0].node = src;
+	if ((r = yget_str(p->ctx, p->doc, src, "url", true, &s->artifacts[0].url)) < 0 ||
+	    (r = check_url(p, ymap_get(src, "url"), s->artifacts[0].url)) < 0)
+		return r;
+	if (ymap_get(src, "size")) {
+		r = yget_uint(p->ctx, p->doc, src, "size", false, 1ULL << 40,
+			      &s->artifacts[0].size);
+		if (r < 0)
+			return r;
+		if (s->artifacts[0].size == 0)
+			return yerror(p->ctx, p->doc, ymap_get(src, "size"),
+				      "size 0 is not a real artifact size");
+		s->artifacts[0].has_size = true;
+	}
+	return 0;
+}
+
 static int parse_source(struct parser *p, enum component_kind kind, const struct ynode *src,
 			struct source *s)
 {
 	static const char *const apt_keys[] = { "package", "version", "repository", "key", NULL };
-	static const char *const url_keys[] = { "url", "sha256", "size", "artifacts", NULL };
+	static const char *const url_keys[] = { "url",		 "sha256",    "size",
+						"unpacked_size", "artifacts", NULL };
+	static const char *const signed_keys[] = { "url",	"sha256",	"size",
+						   "artifacts", "authenticode", NULL };
 	static const char *const file_keys[] = { "url", "sha256", "size", "path", "dest", NULL };
 	static const char *const redist_keys[] = { "redist", "base_url", "packages", NULL };
 	static const char *const pkg_keys[] = { "package", "version", "environment", "url",
@@ -313,10 +401,12 @@ static int parse_source(struct parser *p, enum component_kind kind, const struct
 	case KIND_APT:
 		keys = apt_keys;
 		break;
-	case KIND_ARCHIVE:
-	case KIND_RUNFILE:
 	case KIND_MSI:
 	case KIND_EXE:
+		keys = signed_keys;
+		break;
+	case KIND_ARCHIVE:
+	case KIND_RUNFILE:
 	case KIND_ZIP:
 		keys = url_keys;
 		break;
@@ -360,10 +450,13 @@ static int parse_source(struct parser *p, enum component_kind kind, const struct
 		if (s->key)
 			return check_repo_path(p, ymap_get(src, "key"), s->key, false);
 		return 0;
-	case KIND_ARCHIVE:
-	case KIND_RUNFILE:
 	case KIND_MSI:
 	case KIND_EXE:
+		if (ymap_get(src, "authenticode"))
+			return parse_signed_source(p, src, s);
+		return parse_artifacts(p, src, true, s);
+	case KIND_ARCHIVE:
+	case KIND_RUNFILE:
 	case KIND_ZIP:
 		return parse_artifacts(p, src, true, s);
 	case KIND_FILE:
@@ -657,6 +750,7 @@ static void fields_free(struct fields *f)
 {
 	free(f->source.artifacts);
 	str_list_clear(&f->source.packages);
+	str_list_clear(&f->source.authenticode.chain);
 	str_list_clear(&f->requires);
 	str_list_clear(&f->conflicts);
 	str_list_clear(&f->args);
@@ -750,8 +844,9 @@ static void component_free(struct component *c)
 
 static int parse_component(struct parser *p, const struct ynode *map, struct component *c)
 {
-	static const char *const keys[] = { "name",  "kind",	  "provides", "when",
-					    "stage", "overrides", FIELD_KEYS, NULL };
+	static const char *const keys[] = { "name",	    "kind",	"provides",
+					    "when",	    "stage",	"overrides",
+					    "allow_setuid", FIELD_KEYS, NULL };
 	const char *kind = NULL;
 	const char *plat;
 	int r;
@@ -790,8 +885,16 @@ static int parse_component(struct parser *p, const struct ynode *map, struct com
 	    (r = check_words(p, &c->provides, "provided name", false, is_valid_name)) < 0 ||
 	    (r = parse_when(p, ymap_get(map, "when"), &c->when)) < 0 ||
 	    (r = yget_bool(p->ctx, p->doc, map, "stage", &c->stage)) < 0 ||
+	    (r = yget_bool(p->ctx, p->doc, map, "allow_setuid", &c->allow_setuid)) < 0 ||
 	    (r = parse_fields(p, c->kind, map, &c->common)) < 0)
 		return r;
+	/* Only archives are extracted by dsvm; other kinds' bits are their installer's. */
+	if (ymap_get(map, "allow_setuid") && c->kind != KIND_ARCHIVE &&
+	    c->kind != KIND_NVIDIA_REDIST)
+		return yerror(p->ctx, p->doc, ymap_get(map, "allow_setuid"),
+			      "'allow_setuid' applies to kinds archive and nvidia-redist (the "
+			      "archives dsvm extracts), not '%s'",
+			      kind);
 	if (!c->common.has_version && c->kind != KIND_SERVICE)
 		return yerror(p->ctx, p->doc, map, "component '%s' has no 'version'", c->name);
 	if (!c->common.has_source)
@@ -937,6 +1040,7 @@ void dsvm_manifest_free(struct dsvm_manifest *m)
 		ydoc_free(m->docs[i]);
 	free(m->docs);
 	str_list_clear(&m->arch);
+	seal_file_clear(&m->seal);
 	ydoc_free(m->edition_doc);
 	free(m->root);
 	free(m->dir);
@@ -1071,6 +1175,12 @@ static int manifest_from_doc(struct dsvm_ctx *ctx, const char *edition_path, str
 	r = parse_edition(ctx, m);
 	if (r >= 0)
 		r = record_repo_paths(m);
+	if (r >= 0) {
+		/* The seal file beside the edition (manifests/SCHEMA.md): read by resolve. */
+		_cleanup_free_ char *seal = seal_path_for_edition(edition_path);
+
+		r = seal ? seal_file_load(ctx, seal, &m->seal) : -ENOMEM;
+	}
 	if (r < 0) {
 		dsvm_manifest_free(m);
 		return r;
@@ -1153,6 +1263,11 @@ int dsvm_manifest_validate_file(struct dsvm_ctx *ctx, const char *path,
 const char *dsvm_manifest_get_edition(const struct dsvm_manifest *m)
 {
 	return m->edition;
+}
+
+const char *dsvm_manifest_get_seal_path(const struct dsvm_manifest *m)
+{
+	return m->seal.path;
 }
 
 const char *dsvm_manifest_get_os(const struct dsvm_manifest *m)

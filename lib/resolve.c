@@ -52,6 +52,7 @@ struct resolver {
 	struct redist_cache *redist;
 	size_t n_redist;
 	json_t *inputs;
+	unsigned flags;
 };
 
 static const char *pos(const struct choice *ch, const struct ynode *node, char *buf, size_t size)
@@ -817,15 +818,85 @@ static int path_artifact(struct resolver *rv, const struct choice *ch, const cha
 					       "sha256", hex, "size", (json_int_t)st.st_size));
 }
 
-static json_t *url_artifact_json(const struct artifact *a)
+/*
+ * A signer-pinned artifact: its digest, size and version come from the edition's seal file
+ * (SCHEMA.md, "Artifacts without a published digest"); the pin goes along for the Windows side.
+ */
+static int sealed_artifact(struct resolver *rv, const struct choice *ch, const struct source *s,
+			   json_t *o)
+{
+	const struct authenticode_pin *pin = &s->authenticode;
+	const struct artifact *a = &s->artifacts[0];
+	const struct seal_entry *e = seal_file_find(&rv->m->seal, ch->c->name, a->url);
+	const char *stale = NULL;
+	json_t *chain = json_array();
+	char at[256];
+
+	if (!chain)
+		return -ENOMEM;
+	for (size_t i = 0; i < pin->chain.n; i++)
+		json_array_append_new(chain, json_string(pin->chain.v[i]));
+	json_object_set_new(o, "authenticode",
+			    json_pack("{s:s, s:o, s:s?}", "subject", pin->subject, "chain", chain,
+				      "file_version",
+				      e && e->file_version[0] ? e->file_version
+							      : pin->file_version));
+	if (e && a->has_size && e->size != a->size)
+		stale = "its size";
+	else if (e && pin->file_version && !streq(pin->file_version, e->file_version))
+		stale = "its file version";
+	if (e && !stale) {
+		json_object_set_new(o, "sha256", json_string(e->sha256));
+		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
+		json_object_set_new(o, "seal", json_string("sealed"));
+		return 0;
+	}
+	if (rv->flags & DSVM_RESOLVE_ALLOW_UNSEALED) {
+		json_object_set_new(o, "seal", json_string("awaiting"));
+		return 0;
+	}
+	pos(ch, a->node, at, sizeof(at));
+	if (stale)
+		return dsvm_set_error(rv->ctx, -EBADMSG,
+				      "%s: '%s' (%s): the seal at %s:%u was made for another "
+				      "pin (%s differs); run 'dsvm-build seal %s' to seal it again",
+				      at, ch->c->name, a->url, rv->m->seal.path, e->line, stale,
+				      manifest_doc_repo_path(rv->m, rv->m->edition_doc));
+	return dsvm_set_error(rv->ctx, -EBADMSG,
+			      "%s: '%s' (%s) is pinned by its signer but not sealed in '%s'; run "
+			      "'dsvm-build seal %s' where it can be downloaded, review and commit "
+			      "the seal file (or resolve with --allow-unsealed for a lock that "
+			      "fetch refuses)",
+			      at, ch->c->name, a->url, rv->m->seal.path,
+			      manifest_doc_repo_path(rv->m, rv->m->edition_doc));
+}
+
+static int url_artifact_json(struct resolver *rv, const struct choice *ch, const struct source *s,
+			     const struct artifact *a, json_t *artifacts)
 {
 	const char *base = strrchr(a->url, '/') + 1;
-	json_t *o = json_pack("{s:s, s:s, s:s}", "name", a->name ? a->name : base, "url", a->url,
-			      "sha256", a->sha256);
+	json_t *o = json_pack("{s:s, s:s}", "name", a->name ? a->name : base, "url", a->url);
+	int r = 0;
 
-	if (o && a->has_size)
+	if (!o)
+		return -ENOMEM;
+	if (a->sha256)
+		json_object_set_new(o, "sha256", json_string(a->sha256));
+	if (a->has_size)
 		json_object_set_new(o, "size", json_integer((json_int_t)a->size));
-	return o;
+	if (a->unpacked_size)
+		json_object_set_new(o, "unpacked_size", json_integer((json_int_t)a->unpacked_size));
+	/* What the Windows side runs each file as (exe, msi, zip). */
+	if (ch->c->kind == KIND_EXE || ch->c->kind == KIND_MSI || ch->c->kind == KIND_ZIP)
+		json_object_set_new(o, "installer",
+				    json_string(component_kind_to_string(ch->c->kind)));
+	if (s->authenticode.node)
+		r = sealed_artifact(rv, ch, s, o);
+	if (r < 0) {
+		json_decref(o);
+		return r;
+	}
+	return json_array_append_new(artifacts, o);
 }
 
 static int component_source_json(struct resolver *rv, const struct resolution *res,
@@ -847,8 +918,12 @@ static int component_source_json(struct resolver *rv, const struct resolution *r
 	}
 	if (s->dest)
 		json_object_set_new(source, "dest", json_string(s->dest));
-	for (size_t i = 0; i < s->n_artifacts; i++)
-		json_array_append_new(artifacts, url_artifact_json(&s->artifacts[i]));
+	for (size_t i = 0; i < s->n_artifacts; i++) {
+		int r = url_artifact_json(rv, ch, s, &s->artifacts[i], artifacts);
+
+		if (r < 0)
+			return r;
+	}
 	if (s->key) {
 		int r = path_artifact(rv, ch, s->key, artifacts);
 
@@ -921,6 +996,8 @@ static int component_json(struct resolver *rv, const struct resolution *res,
 	json_object_set_new(o, "action", json_string(slot->install ? "install" : "stage"));
 	if (ch->c->stage)
 		json_object_set_new(o, "driver_kinds", driver_kinds_json(slot->kinds));
+	if (ch->c->allow_setuid)
+		json_object_set_new(o, "allow_setuid", json_true());
 	if (ch->eff.has_driver)
 		json_object_set_new(o, "driver",
 				    json_pack("{s:s, s:s}", "kind",
@@ -1290,6 +1367,13 @@ static int resolver_add_manifest_inputs(struct resolver *rv)
 		if (r >= 0)
 			r = add_input(rv, manifest_doc_repo_path(rv->m, rv->m->docs[i]), hex);
 	}
+	/* The seal file decides signer-pinned digests: the lock depends on it too. */
+	if (r >= 0 && rv->m->seal.exists) {
+		_cleanup_free_ char *name = NULL;
+
+		r = manifest_repo_path(rv->m->root, rv->m->seal.path, &name);
+		r = add_input(rv, r >= 0 ? name : rv->m->seal.path, rv->m->seal.sha256);
+	}
 	return r;
 }
 
@@ -1297,7 +1381,7 @@ int dsvm_resolve(struct dsvm_ctx *ctx, const struct dsvm_manifest *m,
 		 const struct dsvm_catalog *catalog, const struct dsvm_target *t, unsigned flags,
 		 struct dsvm_lock **ret)
 {
-	struct resolver rv = { .ctx = ctx, .m = m, .inputs = json_array() };
+	struct resolver rv = { .ctx = ctx, .m = m, .inputs = json_array(), .flags = flags };
 	struct resolution main_res = { .ctx = ctx, .m = m, .cat = catalog, .t = *t };
 	struct resolution staged[MAX_STAGED] = {};
 	size_t n_staged = 0;

@@ -10,6 +10,7 @@ static const char *const driver_kind_names[_DSVM_DRIVER_KIND_MAX] = {
 	[DSVM_DRIVER_NVIDIA_GRID] = "nvidia-grid",
 	[DSVM_DRIVER_AMD_ROCM] = "amd-rocm",
 	[DSVM_DRIVER_AMD_RADEON_PRO] = "amd-radeon-pro",
+	[DSVM_DRIVER_NVIDIA_DATACENTER] = "nvidia-datacenter",
 };
 
 static const char *const vendor_names[_DSVM_VENDOR_MAX] = {
@@ -76,6 +77,7 @@ enum dsvm_gpu_vendor dsvm_driver_kind_vendor(enum dsvm_driver_kind kind)
 	case DSVM_DRIVER_NVIDIA_PROPRIETARY:
 	case DSVM_DRIVER_NVIDIA_LEGACY_470:
 	case DSVM_DRIVER_NVIDIA_GRID:
+	case DSVM_DRIVER_NVIDIA_DATACENTER:
 		return DSVM_VENDOR_NVIDIA;
 	case DSVM_DRIVER_AMD_ROCM:
 	case DSVM_DRIVER_AMD_RADEON_PRO:
@@ -106,6 +108,37 @@ enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind)
 	default:
 		return DSVM_ACCEL_CPU;
 	}
+}
+
+/*
+ * Azure/azhpc-extensions NvidiaGPU/Nvidia-GPU-Windows-Resources.json, DefaultSelectionsPerVMFamily:
+ * the NC families (NC, NCv2, NCv3, NC_A100_v4, NCasT4_v3) get "CUDA", NVv3 and NVadsA10_v5 get
+ * "GRID"; Microsoft Learn, "Install NVIDIA GPU drivers on N-series VMs running Windows" (ms.date
+ * 05/06/2026) adds CUDA for NCads_H100_v5 and GRID for NCv6 RTX PRO 6000 BSE; "Install AMD GPU
+ * drivers on N-series VMs running Windows" serves NVv4, NGads V620 and NVads V710 v5 with AMD's
+ * Windows driver. The catalog already gives those GRID and AMD families their kinds.
+ */
+void dsvm_target_for_platform(struct dsvm_target *t, const char *platform)
+{
+	enum dsvm_driver_kind was = t->driver_kind, kind = was;
+	size_t len;
+
+	if (!platform || !streq(platform, "windows"))
+		return;
+	if (was == DSVM_DRIVER_NVIDIA_OPEN || was == DSVM_DRIVER_NVIDIA_PROPRIETARY ||
+	    was == DSVM_DRIVER_NVIDIA_LEGACY_470)
+		kind = DSVM_DRIVER_NVIDIA_DATACENTER;
+	else if (was == DSVM_DRIVER_AMD_ROCM)
+		kind = DSVM_DRIVER_AMD_RADEON_PRO;
+	if (kind == was)
+		return;
+	t->driver_kind = kind;
+	len = strlen(t->reason);
+	snprintf(t->reason + len, sizeof(t->reason) - len,
+		 "; on Windows %s, as Azure's %s driver "
+		 "extension installs it",
+		 dsvm_driver_kind_to_string(kind),
+		 kind == DSVM_DRIVER_AMD_RADEON_PRO ? "AMD GPU" : "NVIDIA GPU");
 }
 
 void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch)

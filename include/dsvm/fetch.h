@@ -99,8 +99,15 @@ struct dsvm_fetch_item {
 	const char *name;   /* for messages and progress */
 	const char *url;    /* exactly one of url and path */
 	const char *path;   /* a local file (the lock's repository files), hashed and copied */
-	const char *sha256; /* 64 lowercase hex characters */
-	uint64_t size;	    /* exact size when known, else 0 (then the cap is 8 GiB) */
+	const char *sha256; /* 64 lowercase hex characters; NULL only with ret_sha256 */
+	/*
+	 * Sealing (dsvm/seal.h): a download whose digest nobody published yet. With sha256 NULL,
+	 * a url and a sink, the digest is computed but not compared, no mirror is tried (they are
+	 * addressed by digest), and the digest is written here (65 bytes) before the sink's
+	 * commit. NULL otherwise.
+	 */
+	char *ret_sha256;
+	uint64_t size; /* exact size when known, else 0 (then the cap is 8 GiB) */
 	/* NULL: the content-addressed cache. Otherwise the cache is neither read nor written. */
 	const struct dsvm_fetch_sink *sink;
 	/*

@@ -20,6 +20,11 @@ struct dsvm_lock;
 enum dsvm_resolve_flags {
 	/* Also stage the driver-stack payloads of every other driver kind the edition lists. */
 	DSVM_RESOLVE_ALL_DRIVER_KINDS = 1 << 0,
+	/*
+	 * Write signer-pinned artifacts the edition's seal file lacks with "seal": "awaiting"
+	 * and no sha256, instead of failing; dsvm_lock_load() refuses such a lock (SCHEMA.md).
+	 */
+	DSVM_RESOLVE_ALLOW_UNSEALED = 1 << 1,
 };
 
 /*

@@ -33,6 +33,8 @@ int dsvm_manifest_parse_components(struct dsvm_ctx *ctx, const char *name, const
 
 /* Accessors; strings are owned by the manifest. */
 const char *dsvm_manifest_get_edition(const struct dsvm_manifest *m);
+/* The edition's seal file (manifests/SCHEMA.md), whether or not it exists yet. */
+const char *dsvm_manifest_get_seal_path(const struct dsvm_manifest *m);
 const char *dsvm_manifest_get_os(const struct dsvm_manifest *m);
 const char *dsvm_manifest_get_platform(const struct dsvm_manifest *m);
 /* The first architecture listed, the edition's default. */

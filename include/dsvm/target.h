@@ -17,6 +17,8 @@ enum dsvm_driver_kind {
 	DSVM_DRIVER_NVIDIA_GRID,
 	DSVM_DRIVER_AMD_ROCM,
 	DSVM_DRIVER_AMD_RADEON_PRO,
+	/* Windows: NVIDIA's data-center ("CUDA") driver; one package, no open/proprietary split */
+	DSVM_DRIVER_NVIDIA_DATACENTER,
 	_DSVM_DRIVER_KIND_MAX,
 	DSVM_DRIVER_INVALID = -1,
 };
@@ -79,6 +81,15 @@ enum dsvm_accelerator dsvm_driver_kind_accelerator(enum dsvm_driver_kind kind);
  * than shipped prebuilt and signed: under Secure Boot they load only with an enrolled key.
  */
 bool dsvm_driver_kind_builds_module(enum dsvm_driver_kind kind);
+
+/*
+ * The catalog speaks of Linux driver kinds; on a Windows edition (platform "windows") a target
+ * takes the kind Azure's Windows GPU driver extensions install for the same size: NVIDIA's
+ * data-center ("CUDA") driver where Linux has nvidia-open, nvidia-proprietary or
+ * nvidia-legacy-470; GRID stays GRID; AMD's Windows driver (amd-radeon-pro) where Linux has
+ * ROCm. The reason says so. Other platforms leave t as it is.
+ */
+void dsvm_target_for_platform(struct dsvm_target *t, const char *platform);
 
 /* A target for the edition's OS and arch with driver kind none and no fabric. */
 void dsvm_target_init(struct dsvm_target *t, const char *os, const char *arch);
