@@ -4,7 +4,11 @@
  * ed25519 key per signing, in a private temporary GNUPGHOME on the build host, destroyed with
  * that directory as soon as the signatures and the public key are out.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "apt-internal.h"
 #include "exec-internal.h"
@@ -15,6 +19,9 @@
 #define KEY_NAME "dsvm offline repository"
 #define SIGN_TIMEOUT_S 60u
 #define MAX_SIGNATURE_BYTES (1u << 20)
+#define HOME_PREFIX "dsvm-sign-"
+/* A home without its lock file is either being made (seconds) or older than locks: gone after. */
+#define UNLOCKED_HOME_AGE_S 3600
 
 void repo_signature_done(struct repo_signature *s)
 {
@@ -104,11 +111,69 @@ static int sign_in(struct dsvm_ctx *ctx, const char *home, const char *release,
 	return r;
 }
 
+/*
+ * A signing run that was killed leaves its home behind, the private key in it. Each run holds
+ * an flock on <home>/lock while it lives (the kernel drops it when the process dies), so a home
+ * of ours whose lock nobody holds belongs to a dead run: removed before making a new one.
+ */
+static void sweep_dead_homes(struct dsvm_ctx *ctx, const char *tmp)
+{
+	_cleanup_closedir_ DIR *d = opendir(tmp);
+	const struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		_cleanup_close_ int dfd = -1, lfd = -1;
+		struct stat st;
+
+		if (strncmp(de->d_name, HOME_PREFIX, strlen(HOME_PREFIX)) != 0)
+			continue;
+		dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != geteuid())
+			continue;
+		lfd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (lfd < 0 ? time(NULL) - st.st_mtime < UNLOCKED_HOME_AGE_S
+			    : flock(lfd, LOCK_EX | LOCK_NB) < 0)
+			continue; /* alive, or just being made */
+		path = strdup_printf("%s/%s", tmp, de->d_name);
+		if (!path)
+			return;
+		remove_tree(path);
+		dsvm_debug(ctx, "removed '%s', the signing home of a run that died", path);
+	}
+}
+
+/* Create the home and hold its lock for as long as it exists. */
+static int make_home(struct dsvm_ctx *ctx, char *home, int *ret_lock)
+{
+	_cleanup_free_ char *lock = NULL;
+	int fd;
+
+	if (!mkdtemp(home))
+		return dsvm_set_error(ctx, -errno,
+				      "cannot create a directory for gpg like '%s': %m", home);
+	lock = strdup_printf("%s/lock", home);
+	if (!lock)
+		return -ENOMEM;
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int r = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		remove_tree(home);
+		return dsvm_set_error(ctx, r, "cannot lock '%s': %s", lock, strerror(-r));
+	}
+	*ret_lock = fd;
+	return 0;
+}
+
 int apt_repo_sign(struct dsvm_ctx *ctx, const char *release, struct repo_signature *ret)
 {
 	const char *tmp = getenv("TMPDIR");
-	_cleanup_free_ char *home =
-		strdup_printf("%s/dsvm-sign-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	const char *dir = tmp && *tmp ? tmp : "/tmp";
+	_cleanup_free_ char *home = strdup_printf("%s/" HOME_PREFIX "XXXXXX", dir);
+	_cleanup_close_ int lock_fd = -1;
 	struct repo_signature s = { 0 };
 	int r;
 
@@ -120,9 +185,10 @@ int apt_repo_sign(struct dsvm_ctx *ctx, const char *release, struct repo_signatu
 				      "repository is signed with a key made for it by gpg (install "
 				      "gnupg; `make deps` does)",
 				      GPG);
-	if (!mkdtemp(home))
-		return dsvm_set_error(ctx, -errno,
-				      "cannot create a directory for gpg like '%s': %m", home);
+	sweep_dead_homes(ctx, dir);
+	r = make_home(ctx, home, &lock_fd);
+	if (r < 0)
+		return r;
 	r = sign_in(ctx, home, release, &s);
 	{
 		/* gpg started an agent for this home; it holds the key in memory until told. */

@@ -203,8 +203,25 @@ check "failing postinst: message carries apt's output" grep -q "this postinst fa
 check "failing postinst: no policy-rc.d left" [ ! -e "$root_failing/usr/sbin/policy-rc.d" ]
 rm -rf "$root_failing"
 
+# Signing homes of earlier runs: one whose run died (its lock held by nobody, a private key in
+# it), one whose run is alive (lock held), one being made (no lock yet, new): the signing that
+# the install below does removes the first only.
+mkdir -p "$TMPDIR/dsvm-sign-dead/private-keys-v1.d" "$TMPDIR/dsvm-sign-alive" "$TMPDIR/dsvm-sign-new"
+: >"$TMPDIR/dsvm-sign-dead/lock"
+: >"$TMPDIR/dsvm-sign-alive/lock"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close(); time.sleep(120)' \
+	"$TMPDIR/dsvm-sign-alive/lock" "$work/alive-held" &
+alive=$!
+for _ in $(seq 100); do [ -e "$work/alive-held" ] && break; sleep 0.1; done
 # Install.
 inst "$lock" "$root" >"$work/out.json" 2>"$work/err" || no "install: $(cat "$work/err")"
+check "the dead run's signing home (and key) removed" [ ! -e "$TMPDIR/dsvm-sign-dead" ]
+check "a live run's signing home kept" [ -e "$TMPDIR/dsvm-sign-alive/lock" ]
+check "a signing home being made kept" [ -d "$TMPDIR/dsvm-sign-new" ]
+kill "$alive" 2>/dev/null || true
+wait "$alive" 2>/dev/null || true
+rm -rf "$TMPDIR/dsvm-sign-alive" "$TMPDIR/dsvm-sign-new"
 steps=$(jq .steps "$work/out.json")
 check "install: $(cat "$work/out.json")" [ "$(jq -c '[.steps, .installed, .staged, .unchanged]' "$work/out.json")" = "[4,3,1,0]" ]
 for p in dsvm-test-driver-a dsvm-test-kmod-a libdsvm-test-a; do
