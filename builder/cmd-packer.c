@@ -299,6 +299,13 @@ static int copy_tree(struct dsvm_ctx *ctx, const char *from, const char *to, uns
 	return r;
 }
 
+static int mkdir_parents_in(const char *dir, const char *name)
+{
+	_cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
+
+	return path ? mkdir_parents(path, 0755) : -ENOMEM;
+}
+
 static char *self_dir(void)
 {
 	_cleanup_free_ char *exe = realpath("/proc/self/exe", NULL);
@@ -413,16 +420,60 @@ static int lay_out_cache(struct dsvm_ctx *ctx, const char *seed, struct dsvm_loc
 
 /* Windows: the generated scripts, and the steps the template runs. */
 static int windows_steps(struct dsvm_ctx *ctx, const struct packer_args *a, const char *out,
-			 const struct dsvm_lock *lock, struct dsvm_pwsh_step **ret, size_t *ret_n)
+			 const char *edition, struct dsvm_lock *const *locks,
+			 struct dsvm_pwsh_step **ret, size_t *ret_n)
 {
-	(void)a;
-	(void)out;
-	(void)lock;
-	(void)ret;
-	(void)ret_n;
-	return dsvm_set_error(ctx, -ENOTSUP,
-			      "Windows templates need the PowerShell generator (dsvm/pwsh.h), "
-			      "which this build does not have yet");
+	const struct dsvm_lock *lock = locks[0];
+	_cleanup_free_ char *catalog_dir = builder_catalog_dir(a->catalog, edition);
+	size_t n = dsvm_pwsh_n_steps(lock);
+	struct dsvm_pwsh_step *steps = calloc(n ? n : 1, sizeof(*steps));
+	struct dsvm_catalog *cat = NULL;
+	int r = catalog_dir && steps ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = dsvm_pwsh_get_step(lock, i, &steps[i]);
+	/* One build block serves every source: each target must run the same steps. */
+	for (size_t k = 1; r == 0 && k < a->n_targets; k++) {
+		struct dsvm_pwsh_step other;
+		bool same = dsvm_pwsh_n_steps(locks[k]) == n;
+
+		for (size_t i = 0; same && i < n; i++)
+			same = dsvm_pwsh_get_step(locks[k], i, &other) == 0 &&
+			       streq(other.name, steps[i].name) &&
+			       other.may_reboot == steps[i].may_reboot;
+		if (!same)
+			r = dsvm_set_error(ctx, -EINVAL,
+					   "targets '%s' and '%s' install different steps on "
+					   "Windows: "
+					   "write one template for each",
+					   a->targets[0], a->targets[k]);
+	}
+	/* The hand-written scripts of powershell components go beside the generated ones. */
+	if (r == 0 && n > 0 && mkdir_parents_in(out, "scripts") < 0)
+		r = dsvm_set_error(ctx, -EROFS, "cannot create '%s/scripts': %m", out);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ char *to = NULL;
+
+		if (!steps[i].script_path)
+			continue;
+		to = strdup_printf("%s/scripts/%s", out,
+				   strrchr(steps[i].script_path, '/')
+					   ? strrchr(steps[i].script_path, '/') + 1
+					   : steps[i].script_path);
+		r = to ? copy_file(ctx, steps[i].script_path, to, 0644) : -ENOMEM;
+	}
+	if (r == 0)
+		r = dsvm_catalog_load(ctx, catalog_dir, &cat);
+	if (r == 0)
+		r = dsvm_pwsh_write(ctx, lock, cat, out);
+	dsvm_catalog_free(cat);
+	if (r < 0) {
+		free(steps);
+		return r;
+	}
+	*ret = steps;
+	*ret_n = n;
+	return 0;
 }
 
 static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const char *out,
@@ -436,7 +487,7 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 	struct dsvm_manifest *m = NULL;
 	_cleanup_free_ char *payload = strdup_printf("%s/payload", out);
 	_cleanup_free_ char *manifests_src = NULL, *edition_dir = NULL, *edition_rel = NULL;
-	_cleanup_free_ char *manifests_dst = NULL, *base = NULL, *seed = NULL;
+	_cleanup_free_ char *manifests_dst = NULL, *repo = NULL, *seed = NULL;
 	struct dsvm_packer_spec spec = { 0 };
 	uint64_t biggest = 0;
 	size_t n_steps = 0, n_seeded = 0;
@@ -455,24 +506,21 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 	}
 	if (a->cache_seed && !(seed = realpath(a->cache_seed, NULL)))
 		return dsvm_set_error(ctx, -ENOENT, "no cache seed folder '%s'", a->cache_seed);
-	/* The manifests' repository is the folder above the edition's 'editions' folder. */
+	/*
+	 * The edition is EDITIONS/NAME.yaml in a manifests folder MANIFESTS, in a repository REPO
+	 * (paths in manifests may lead out of MANIFESTS into REPO: the Windows scripts do).
+	 */
 	edition_dir = path_dirname(origin);
 	manifests_src = edition_dir ? path_dirname(edition_dir) : NULL;
-	base = strdup(strrchr(origin, '/') + 1);
+	repo = manifests_src ? path_dirname(manifests_src) : NULL;
 	manifests_dst = strdup_printf("%s/manifests", payload);
-	if (!manifests_src || !base || !manifests_dst)
+	if (!repo || !manifests_dst)
 		return -ENOMEM;
-	edition_rel = strdup_printf("manifests/%s/%s", strrchr(edition_dir, '/') + 1, base);
+	edition_rel = strdup_printf("%s/%s/%s", strrchr(manifests_src, '/') + 1,
+				    strrchr(edition_dir, '/') + 1, strrchr(origin, '/') + 1);
 	if (!edition_rel)
 		return -ENOMEM;
-	remove_tree(manifests_dst);
-	r = copy_tree(ctx, manifests_src, manifests_dst, 0);
-	if (r < 0)
-		return r;
-	/* Resolve from the payload, as the build VM will: the locks name the same paths. */
-	if (chdir(payload) < 0)
-		return dsvm_set_error(ctx, -EROFS, "cannot enter '%s': %m", payload);
-	r = dsvm_manifest_load(ctx, edition_rel, &m);
+	r = dsvm_manifest_load(ctx, origin, &m);
 	if (r < 0)
 		return r;
 	windows = streq(dsvm_manifest_get_platform(m), "windows");
@@ -480,7 +528,32 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 	spec.edition_path = edition_rel;
 	spec.os = dsvm_manifest_get_os(m);
 	spec.platform = dsvm_manifest_get_platform(m);
-	remove_tree("locks");
+	/*
+	 * Ubuntu: resolve from the payload, as the build VM will, so the locks name the same
+	 * paths. Windows: the build VM runs the scripts generated from the lock, and nothing
+	 * resolves there; resolve from the repository, as the golden locks do.
+	 */
+	remove_tree(payload);
+	if (!windows) {
+		r = copy_tree(ctx, manifests_src, manifests_dst, 0);
+		if (r < 0)
+			goto out;
+		if (!streq(strrchr(manifests_src, '/') + 1, "manifests")) {
+			free(edition_rel);
+			edition_rel =
+				strdup_printf("manifests/%s/%s", strrchr(edition_dir, '/') + 1,
+					      strrchr(origin, '/') + 1);
+			if (!edition_rel) {
+				r = -ENOMEM;
+				goto out;
+			}
+			spec.edition_path = edition_rel;
+		}
+	}
+	if (chdir(windows ? repo : payload) < 0) {
+		r = dsvm_set_error(ctx, -EROFS, "cannot enter '%s': %m", windows ? repo : payload);
+		goto out;
+	}
 	for (size_t i = 0; r == 0 && i < a->n_targets; i++) {
 		struct dsvm_target t;
 		struct target_args sizing = { .catalog = a->catalog };
@@ -488,6 +561,8 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 		r = parse_target(a->targets[i], a->catalog, &targets[i]);
 		if (r < 0)
 			break;
+		if (windows)
+			targets[i].src.lock = NULL;
 		sources[i] = targets[i].src;
 		/* --gpu auto is decided on the build VM: size its disk for every kind staged. */
 		r = target_args_resolve(ctx, targets[i].ta.gpu ? &sizing : &targets[i].ta,
@@ -503,7 +578,7 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 			biggest = dsvm_packer_lock_payload_bytes(locks[i]);
 	}
 	if (r == 0 && windows)
-		r = windows_steps(ctx, a, out, locks[0], &steps, &n_steps);
+		r = windows_steps(ctx, a, out, edition_rel, locks, &steps, &n_steps);
 	if (r == 0 && !windows)
 		r = lay_out_bin(ctx, a, payload);
 	if (r == 0 && !windows)
@@ -533,6 +608,7 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 			spec.edition, a->n_targets, a->n_targets == 1 ? "" : "s",
 			spec.dialect == DSVM_PACKER_LEGACY ? "1.6" : ">= 1.7", spec.os_disk_size_gb,
 			n_seeded, out);
+out:
 	dsvm_packer_files_clear(&files);
 	for (size_t i = 0; i < a->n_targets; i++)
 		dsvm_lock_free(locks[i]);

@@ -485,6 +485,8 @@ static char *render_build_linux(const struct dsvm_packer_spec *s)
 	return finish(f, &out, true);
 }
 
+#define PWSH_FILE "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File "
+
 /* Backslashes doubled for an HCL string. */
 static void hcl_path(FILE *f, const char *s)
 {
@@ -530,7 +532,8 @@ static char *render_build_windows(const struct dsvm_packer_spec *s)
 
 		fprintf(f, "\n  # %u. %s (%s, %s)\n  provisioner \"powershell\" {\n", st->order,
 			st->name, st->kind, st->action);
-		fprintf(f, "    %s = [\"& '", reboots ? "inline          " : "inline");
+		/* The interface dsvm/pwsh.h documents: powershell.exe -File SCRIPT -Step NAME. */
+		fprintf(f, "    %s = [\"" PWSH_FILE "'", reboots ? "inline          " : "inline");
 		hcl_path(f, DSVM_PWSH_UPLOAD_DIR);
 		fputs("\\\\", f);
 		hcl_path(f, strrchr(DSVM_PWSH_PROVISION_SCRIPT, '/') + 1);
@@ -550,7 +553,7 @@ static char *render_build_windows(const struct dsvm_packer_spec *s)
 			      f);
 	}
 	fputs("\n  # The first-boot task: every VM made from the image reconciles its drivers.\n"
-	      "  provisioner \"powershell\" {\n    inline = [\"& '",
+	      "  provisioner \"powershell\" {\n    inline = [\"" PWSH_FILE "'",
 	      f);
 	hcl_path(f, DSVM_PWSH_UPLOAD_DIR);
 	fputs("\\\\", f);
