@@ -47,10 +47,10 @@ DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-op
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
                e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils \
                strace debootstrap apt-utils gnupg dpkg-dev python3-venv systemd-container \
-               cloud-init kmod time
+               cloud-init kmod time packer
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
-        unit integration golden tools
+        unit integration golden tools packer
 
 all: $(BINS) tools
 
@@ -65,6 +65,7 @@ help:
 	@echo 'make format     rewrite sources with clang-format'
 	@echo 'make bench      benchmarks against their baselines, ratios printed'
 	@echo 'make golden     regenerate golden files (review the diff before committing)'
+	@echo 'make packer     regenerate the Packer templates under packer/ and their 1.6.6 goldens'
 	@echo 'make install    install binaries and data under PREFIX (DESTDIR honoured)'
 
 deps:
@@ -167,6 +168,11 @@ bench: deps
 
 golden: all
 	@BUILD=$(BUILD) sh tests/tools/regen-golden.sh
+
+# The shipped editions' templates (packer/<edition>/, with the payload they upload) and the
+# Packer 1.6.6 goldens; the hand-written packer/scripts/ are only read.
+packer: all
+	@BUILD=$(BUILD) sh packer/generate.sh
 
 install: all
 	install -Dm755 $(BUILD)/dsvm-build $(DESTDIR)$(PREFIX)/bin/dsvm-build
