@@ -26,8 +26,8 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARNINGS) $(WERROR) $(HARDEN) -Ii
 ALL_LDFLAGS = -Wl,--as-needed $(LDFLAGS)
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
-# The device index is compiled from the generated YAML table (lib/catalog-index.h).
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/pci-index.o
+# The catalog index is compiled from the catalog's YAML (lib/catalog-index.h).
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/catalog-index.o
 BUILD_SRC := $(sort $(wildcard builder/*.c))
 FB_SRC    := $(sort $(wildcard firstboot/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test-*.c))
@@ -75,11 +75,12 @@ $(BUILD)/%.o: %.c $(wildcard include/dsvm/*.h lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/pci-index.c: manifests/hardware/pci-devices.yaml tools/gen-pci-index.py
+CATALOG_YAML := $(addprefix manifests/hardware/,pci-devices.yaml gpus.yaml sizes.yaml cuda-drivers.yaml)
+$(BUILD)/gen/catalog-index.c: $(CATALOG_YAML) tools/gen-catalog-index.py
 	@mkdir -p $(dir $@)
-	python3 tools/gen-pci-index.py $< -o $@
+	python3 tools/gen-catalog-index.py $(CATALOG_YAML) -o $@
 
-$(BUILD)/gen/pci-index.o: $(BUILD)/gen/pci-index.c lib/catalog-index.h
+$(BUILD)/gen/catalog-index.o: $(BUILD)/gen/catalog-index.c lib/catalog-index.h lib/yamldoc.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBDSVM): $(LIB_OBJ)

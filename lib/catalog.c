@@ -813,7 +813,7 @@ static int load_pci_row(struct loader *l, const struct ynode *map, uint16_t vend
 	return 0;
 }
 
-/* The slow path: pci-devices.yaml parsed, checked as tools/gen-pci-index.py checks it. */
+/* The slow path: pci-devices.yaml parsed, checked as tools/gen-catalog-index.py checks it. */
 static int load_pci_rows(struct loader *l)
 {
 	static const char *const top[] = { "nvidia", "amd", NULL };
@@ -970,6 +970,50 @@ static int load_pci_devices(struct dsvm_ctx *ctx, struct dsvm_catalog *cat, cons
 	return make_arch_records(cat);
 }
 
+/*
+ * One hand-written catalog file: the node tree compiled into this build when the file holds
+ * exactly the bytes it was made from (no libyaml at boot), else parsed. Either way the loaders
+ * read the same tree and make every check; the bytes are kept for the lock's SHA-256.
+ */
+static int load_doc(struct dsvm_ctx *ctx, const char *path, const char *name, struct ydoc **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct ydoc *doc = NULL;
+	size_t size = 0;
+	uint64_t hash;
+	int r;
+
+	r = read_file_capped(path, YDOC_MAX_BYTES, &buf, &size);
+	if (r == -EFBIG)
+		return dsvm_set_error(ctx, r, "%s:1:1: file is larger than %d bytes", path,
+				      YDOC_MAX_BYTES);
+	if (r < 0)
+		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
+	hash = pci_index_hash(buf, size);
+	for (const struct ydoc_snapshot *s = dsvm_catalog_snapshots; s->name; s++) {
+		if (!streq(s->name, name) || s->source_size != size || s->source_hash != hash)
+			continue;
+		doc = calloc(1, sizeof(*doc));
+		if (!doc || !(doc->path = strdup(path))) {
+			free(doc);
+			return -ENOMEM;
+		}
+		doc->root = s->root;
+		break;
+	}
+	if (!doc) {
+		dsvm_debug(ctx, "'%s' is not the file this build's index was made from: parsing it",
+			   path);
+		r = ydoc_parse(ctx, path, buf, size, &doc);
+		if (r < 0)
+			return r;
+	}
+	doc->text = TAKE_PTR(buf);
+	doc->size = size;
+	*ret = doc;
+	return 0;
+}
+
 int dsvm_catalog_get_input(const struct dsvm_catalog *cat, size_t i, const char **ret_name,
 			   char ret_sha256[65])
 {
@@ -1017,7 +1061,7 @@ int dsvm_catalog_load(struct dsvm_ctx *ctx, const char *dir, struct dsvm_catalog
 			r = -ENOMEM;
 			break;
 		}
-		r = ydoc_load(ctx, path, &cat->docs[i]);
+		r = load_doc(ctx, path, doc_names[i], &cat->docs[i]);
 		if (r < 0)
 			break;
 		l.doc = cat->docs[i];

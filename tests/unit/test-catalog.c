@@ -411,8 +411,13 @@ static void test_missing_directory(void **state)
 	dsvm_ctx_free(ctx);
 }
 
-/* A scratch catalog: the tree's curated files, and pci-devices.yaml as given (NULL: none). */
-static void make_catalog(char dir[64], const char *pci_text, size_t pci_size)
+static char *read_text(const char *path, size_t *ret_size);
+
+/*
+ * A scratch catalog: the tree's curated files (edited: with a comment added, so they are not the
+ * bytes the build's index was made from), and pci-devices.yaml as given (NULL: none).
+ */
+static void make_catalog_edited(char dir[64], const char *pci_text, size_t pci_size, bool edited)
 {
 	static const char *const names[] = { "gpus.yaml", "sizes.yaml", "cuda-drivers.yaml" };
 	char path[128], src[512];
@@ -422,7 +427,19 @@ static void make_catalog(char dir[64], const char *pci_text, size_t pci_size)
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(src, sizeof(src), "%s/%s", CATALOG_DIR, names[i]);
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		assert_int_equal(symlink(src, path), 0);
+		if (edited) {
+			size_t size;
+			char *text = read_text(src, &size);
+			FILE *f = fopen(path, "w");
+
+			assert_non_null(f);
+			assert_int_equal(fwrite(text, 1, size, f), size);
+			assert_true(fputs("# edited\n", f) >= 0);
+			assert_int_equal(fclose(f), 0);
+			free(text);
+		} else {
+			assert_int_equal(symlink(src, path), 0);
+		}
 	}
 	if (pci_text) {
 		FILE *f;
@@ -433,6 +450,11 @@ static void make_catalog(char dir[64], const char *pci_text, size_t pci_size)
 		assert_int_equal(fwrite(pci_text, 1, pci_size, f), pci_size);
 		assert_int_equal(fclose(f), 0);
 	}
+}
+
+static void make_catalog(char dir[64], const char *pci_text, size_t pci_size)
+{
+	make_catalog_edited(dir, pci_text, pci_size, false);
 }
 
 static void remove_catalog(const char *dir)
@@ -529,6 +551,87 @@ static void test_device_index_matches_yaml(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+static void assert_same_str(const char *a, const char *b)
+{
+	assert_true((a == NULL) == (b == NULL));
+	if (a)
+		assert_string_equal(a, b);
+}
+
+/*
+ * The hand-written files through the compiled node trees and through libyaml load the same
+ * catalog, field by field (the loaders and their checks are the same; only the parse differs).
+ */
+static void test_snapshot_matches_parse(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_catalog *fast = NULL, *slow = NULL;
+	char dir[64], a_cuda[16], b_cuda[16];
+
+	(void)state;
+	assert_ok(ctx, dsvm_catalog_load(ctx, CATALOG_DIR, &fast));
+	make_catalog_edited(dir, NULL, 0, true);
+	assert_ok(ctx, dsvm_catalog_load(ctx, dir, &slow));
+	assert_int_equal(dsvm_catalog_n_gpus(fast), dsvm_catalog_n_gpus(slow));
+	for (size_t i = 0; i < dsvm_catalog_n_gpus(fast); i++) {
+		const struct dsvm_gpu_info *a = dsvm_catalog_gpu_at(fast, i);
+		const struct dsvm_gpu_info *b = dsvm_catalog_gpu_at(slow, i);
+
+		assert_string_equal(a->key, b->key);
+		assert_string_equal(a->model, b->model);
+		assert_string_equal(a->architecture, b->architecture);
+		assert_same_str(a->compute_capability, b->compute_capability);
+		assert_same_str(a->max_branch, b->max_branch);
+		assert_same_str(a->min_branch, b->min_branch);
+		assert_int_equal(a->driver_kind, b->driver_kind);
+		assert_int_equal(a->open_module, b->open_module);
+		assert_int_equal(a->proprietary_module, b->proprietary_module);
+		assert_int_equal(a->switch_only, b->switch_only);
+		assert_int_equal(a->n_device_ids, b->n_device_ids);
+		assert_memory_equal(a->device_ids, b->device_ids,
+				    a->n_device_ids * sizeof(*a->device_ids));
+	}
+	assert_int_equal(dsvm_catalog_n_sizes(fast), dsvm_catalog_n_sizes(slow));
+	for (size_t i = 0; i < dsvm_catalog_n_sizes(fast); i++) {
+		const struct dsvm_size_info *a = dsvm_catalog_size_at(fast, i);
+		const struct dsvm_size_info *b = dsvm_catalog_size_at(slow, i);
+
+		assert_string_equal(a->name, b->name);
+		assert_string_equal(a->family, b->family);
+		assert_string_equal(a->series, b->series);
+		assert_string_equal(a->gpu->key, b->gpu->key);
+		assert_int_equal(a->gpus_num, b->gpus_num);
+		assert_int_equal(a->gpus_den, b->gpus_den);
+		assert_int_equal(a->pci_gpus, b->pci_gpus);
+		assert_int_equal(a->infiniband, b->infiniband);
+		assert_int_equal(a->nvswitch, b->nvswitch);
+		assert_int_equal(a->retired, b->retired);
+		assert_int_equal(a->driver_kind, b->driver_kind);
+		assert_same_str(a->branch, b->branch);
+	}
+	assert_int_equal(dsvm_catalog_n_branches(fast), dsvm_catalog_n_branches(slow));
+	for (size_t i = 0; i < dsvm_catalog_n_branches(fast); i++) {
+		const struct dsvm_branch_info *a = dsvm_catalog_branch_at(fast, i);
+		const struct dsvm_branch_info *b = dsvm_catalog_branch_at(slow, i);
+
+		assert_string_equal(a->branch, b->branch);
+		assert_string_equal(a->track, b->track);
+		assert_string_equal(a->linux_version, b->linux_version);
+		assert_same_str(a->windows_version, b->windows_version);
+	}
+	for (unsigned major = 300; major < 700; major += 5) {
+		char drv[16];
+
+		snprintf(drv, sizeof(drv), "%u", major);
+		assert_int_equal(dsvm_catalog_cuda_max(fast, "linux", drv, a_cuda),
+				 dsvm_catalog_cuda_max(slow, "linux", drv, b_cuda));
+	}
+	remove_catalog(dir);
+	dsvm_catalog_free(fast);
+	dsvm_catalog_free(slow);
+	dsvm_ctx_free(ctx);
+}
+
 /* Table rows are checked like every other catalog file, with file:line:col. */
 static void test_bad_device_tables(void **state)
 {
@@ -579,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_missing_directory),
 		cmocka_unit_test(test_device_index_matches_yaml),
 		cmocka_unit_test(test_bad_device_tables),
+		cmocka_unit_test(test_snapshot_matches_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
