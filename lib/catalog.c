@@ -983,12 +983,9 @@ static int load_doc(struct dsvm_ctx *ctx, const char *path, const char *name, st
 	uint64_t hash;
 	int r;
 
-	r = read_file_capped(path, YDOC_MAX_BYTES, &buf, &size);
-	if (r == -EFBIG)
-		return dsvm_set_error(ctx, r, "%s:1:1: file is larger than %d bytes", path,
-				      YDOC_MAX_BYTES);
+	r = ydoc_read(ctx, path, &buf, &size);
 	if (r < 0)
-		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
+		return r;
 	hash = pci_index_hash(buf, size);
 	for (const struct ydoc_snapshot *s = dsvm_catalog_snapshots; s->name; s++) {
 		if (!streq(s->name, name) || s->source_size != size || s->source_hash != hash)

@@ -366,6 +366,18 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 	return 0;
 }
 
+int ydoc_read(struct dsvm_ctx *ctx, const char *path, char **ret_buf, size_t *ret_size)
+{
+	int r = read_file_capped(path, YDOC_MAX_BYTES, ret_buf, ret_size);
+
+	if (r == -EFBIG)
+		return dsvm_set_error(ctx, r, "%s:1:1: file is larger than %d bytes", path,
+				      YDOC_MAX_BYTES);
+	if (r < 0)
+		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
+	return 0;
+}
+
 int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -373,12 +385,9 @@ int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc)
 	size_t size = 0;
 	int r;
 
-	r = read_file_capped(path, YDOC_MAX_BYTES, &buf, &size);
-	if (r == -EFBIG)
-		return dsvm_set_error(ctx, r, "%s:1:1: file is larger than %d bytes", path,
-				      YDOC_MAX_BYTES);
+	r = ydoc_read(ctx, path, &buf, &size);
 	if (r < 0)
-		return dsvm_set_error(ctx, r, "cannot read '%s': %s", path, strerror(-r));
+		return r;
 	r = ydoc_parse(ctx, path, buf, size, &doc);
 	if (r < 0)
 		return r;

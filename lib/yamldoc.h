@@ -47,6 +47,9 @@ struct ydoc {
 	struct arena_chunk *arena;
 };
 
+/* Read a file for parsing (capped at YDOC_MAX_BYTES): -EFBIG or -errno with the message set. */
+int ydoc_read(struct dsvm_ctx *ctx, const char *path, char **ret_buf, size_t *ret_size);
+
 /* Parse a file (capped at YDOC_MAX_BYTES). Errors are -EBADMSG/-EFBIG/-errno with file:line:col. */
 int ydoc_load(struct dsvm_ctx *ctx, const char *path, struct ydoc **ret_doc);
 
