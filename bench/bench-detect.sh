@@ -3,7 +3,10 @@
 # same generated sysroot (8 GPUs, 8 InfiniBand ports, 4 NVSwitches, 100 other PCI functions;
 # tests/tools/make-sysroot.py case "bench"). Both are whole processes, run alternately N times;
 # the medians and their ratio are printed, with the cost of merely starting the binary (its
-# --help) for scale. Target: dsvm's median at most 2 ms.
+# --help) for scale. Targets (issue 9): the whole detect within 2x the median of /bin/true and
+# faster than lspci -n, side by side in the same run; the catalog comes from the index `make`
+# compiled from its YAML (lib/catalog-index.h), and the in-process line shows what parsing the
+# YAML instead would cost.
 # lspci's sysfs access method and its path parameter: `lspci -A linux-sysfs -O sysfs.path=DIR`
 # (listed by `lspci -O help`: "sysfs.path  Path to the sysfs device tree (/sys/bus/pci)").
 set -eu
@@ -54,12 +57,22 @@ print("bench-detect: dsvm-firstboot detect median %.2f ms, lspci -n median %.2f 
       % (med["dsvm"], med["lspci"], med["dsvm"] / med["lspci"]))
 print("bench-detect: of which starting %s (dynamic linking, exit) median %.2f ms; /bin/true %.2f ms"
       % (binary.rsplit("/", 1)[-1], med["startup"], med["true"]))
-print("bench-detect: whole process, target dsvm median <= 2 ms: %s"
-      % ("met" if med["dsvm"] <= 2.0 else "MISSED by %.2f ms" % (med["dsvm"] - 2.0)))
+# Issue 9's targets, as ratios in this run: the whole detect within 2x /bin/true, and faster
+# than lspci -n on the same tree.
+r_true, r_lspci = med["dsvm"] / med["true"], med["dsvm"] / med["lspci"]
+print("bench-detect: whole process, detect / /bin/true %.2f (target <= 2: %s), detect / lspci -n "
+      "%.2f (target < 1: %s)" % (r_true, "met" if r_true <= 2 else "MISSED", r_lspci,
+                                  "met" if r_lspci < 1 else "MISSED"))
 EOF
 
-# In process: what a long-lived caller pays per detection, and the catalog load it pays once.
-set -- $("$build/bench/bench-detect-core" "$sr" "$top/manifests/hardware" "$runs")
-awk -v core="$1" -v cat="$2" 'BEGIN {
-	printf "bench-detect: in process, detect + select + JSON median %.2f ms (target <= 2 ms: %s); catalog load %.2f ms, once\n", core / 1000, (core <= 2000) ? "met" : "MISSED", cat / 1000
+# In process: what a long-lived caller pays per detection, and the catalog load it pays once:
+# from the index, and from a copy whose files differ by a comment (so every one is parsed).
+mkdir "$work/parsed"
+for f in "$top"/manifests/hardware/*.yaml; do
+	{ cat "$f"; echo "# not the indexed bytes"; } >"$work/parsed/${f##*/}"
+done
+set -- $("$build/bench/bench-detect-core" "$sr" "$top/manifests/hardware" "$runs") \
+	$("$build/bench/bench-detect-core" "$sr" "$work/parsed" 20)
+awk -v core="$1" -v cat="$2" -v parsed="$4" 'BEGIN {
+	printf "bench-detect: in process, detect + select + JSON median %.2f ms (target <= 2 ms: %s); catalog load %.2f ms from the index, %.2f ms parsing the YAML (ratio %.1f)\n", core / 1000, (core <= 2000) ? "met" : "MISSED", cat / 1000, parsed / 1000, parsed / cat
 }'
