@@ -173,6 +173,16 @@ if ! { echo "$out" | jq -e '.driver.kind == "nvidia-proprietary" and .gpus[0].ar
 	fails=$((fails + 1))
 fi
 
+# The committed table is what the generator makes from its recorded sources (when this machine's
+# pci.ids is the one recorded: another version would rightly give another table).
+checks=$((checks + 1))
+want_sha=$(sed -n 's/^#.*pci.ids .*, sha256 \([0-9a-f]*\)$/\1/p' "$top/manifests/hardware/pci-devices.yaml")
+if [ -r /usr/share/misc/pci.ids ] && [ "$(sha256sum </usr/share/misc/pci.ids | cut -d' ' -f1)" = "$want_sha" ]; then
+	python3 "$top/tools/gen-gpu-tables.py" --check || { echo "FAIL pci-devices.yaml is stale"; fails=$((fails + 1)); }
+else
+	echo "note: /usr/share/misc/pci.ids is not the recorded one; table regeneration not compared"
+fi
+
 # The RoCE trap: cpu-only has an mlx5 RDMA device with an Ethernet link layer, not InfiniBand.
 [ -d "$work/cpu-only/sys/class/infiniband/mlx5_0" ] || { echo "FAIL: fixture lost mlx5_0"; fails=$((fails + 1)); }
 
