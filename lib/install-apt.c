@@ -49,6 +49,10 @@
 struct pin {
 	char *package;
 	char *version;
+	/* From the signed index, what apt verifies the .deb against (NULL/0: not known). */
+	char *architecture;
+	char *sha256;
+	uint64_t size;
 };
 
 struct apt_job {
@@ -76,6 +80,8 @@ static void pins_free(struct pin *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].package);
 		free(v[i].version);
+		free(v[i].architecture);
+		free(v[i].sha256);
 	}
 	free(v);
 }
@@ -521,7 +527,7 @@ static bool receipt_pin_is_valid(const json_t *e, bool staged)
 	const char *sha = str_of(e, "sha256");
 
 	if (!json_is_object(e) || !deb_name_is_valid(str_of(e, "package")) ||
-	    !deb_version_is_valid(str_of(e, "version")))
+	    !deb_version_is_valid(str_of(e, "version")) || (sha && !is_sha256_hex(sha)))
 		return false;
 	return !staged ||
 	       (is_deb_file_name(str_of(e, "filename"), STAGED_NAME_MAX) && sha &&
@@ -602,12 +608,19 @@ static int pins_from_json(const json_t *list, struct pin **ret, size_t *ret_n)
 	json_array_foreach(list, i, e)
 	{
 		const char *p = str_of(e, "package"), *ver = str_of(e, "version");
+		const char *arch = str_of(e, "architecture"), *sha = str_of(e, "sha256");
 
 		if (!deb_name_is_valid(p) || !deb_version_is_valid(ver))
 			continue;
+		if (sha && !is_sha256_hex(sha))
+			sha = NULL;
 		v[n].package = strdup(p);
 		v[n].version = strdup(ver);
-		if (!v[n].package || !v[n].version) {
+		v[n].architecture = arch ? strdup(arch) : NULL;
+		v[n].sha256 = sha ? strdup(sha) : NULL;
+		v[n].size = (uint64_t)json_integer_value(json_object_get(e, "size"));
+		if (!v[n].package || !v[n].version || (arch && !v[n].architecture) ||
+		    (sha && !v[n].sha256)) {
 			pins_free(v, n + 1);
 			return -ENOMEM;
 		}
@@ -708,11 +721,16 @@ static int set_from_index(struct apt_job *j, const size_t *idx, size_t n)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct deb_pkg *p = &j->repo.v[idx[i]];
+		bool sha = p->sha256 && is_sha256_hex(p->sha256);
 
 		j->set[i].package = strdup(p->package);
 		j->set[i].version = strdup(p->version);
+		j->set[i].architecture = p->architecture ? strdup(p->architecture) : NULL;
+		j->set[i].sha256 = sha ? strdup(p->sha256) : NULL;
+		j->set[i].size = p->size;
 		j->n_set++;
-		if (!j->set[i].package || !j->set[i].version)
+		if (!j->set[i].package || !j->set[i].version ||
+		    (p->architecture && !j->set[i].architecture) || (sha && !j->set[i].sha256))
 			return -ENOMEM;
 	}
 	return 0;
@@ -769,13 +787,21 @@ static int write_json(struct installer *in, const char *path, json_t *o)
 	return line ? installer_write_if_changed(in, path, line, 0644) : -ENOMEM;
 }
 
+/* Each pin, with the architecture, size and sha256 the signed index gives its .deb. */
 static json_t *pins_json(const struct pin *v, size_t n)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s}", "package", v[i].package, "version",
-						   v[i].version));
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *o = json_pack("{s:s, s:s, s:s?}", "package", v[i].package, "version",
+				      v[i].version, "architecture", v[i].architecture);
+
+		if (o && v[i].sha256) {
+			json_object_set_new(o, "size", json_integer((json_int_t)v[i].size));
+			json_object_set_new(o, "sha256", json_string(v[i].sha256));
+		}
+		json_array_append_new(a, o);
+	}
 	return a;
 }
 
@@ -940,6 +966,79 @@ static int install_set(struct apt_job *j, const json_t *old)
 	dsvm_journal_crash_point(j->in->journal, j->in->step);
 	/* The whole set: the top package held alone lets an upgrade split module and libraries. */
 	return apt_mark(j, "hold", j->set, j->n_set, false);
+}
+
+/* Append the packages of one receipt (dir/<name>.json in the image) to list, when it exists. */
+static int record_receipt(struct installer *in, const json_t *c, const char *dir,
+			  const char *action, json_t *list)
+{
+	_cleanup_free_ char *img = strdup_printf("%s/%s.json", dir, str_of(c, "name"));
+	_cleanup_free_ char *path = img ? installer_root_path(in, img) : NULL;
+	json_t *rc = path ? read_receipt(path) : NULL;
+	const json_t *e;
+	size_t i;
+	int r = 0;
+
+	if (!path)
+		return -ENOMEM;
+	json_array_foreach(json_object_get(rc, "packages"), i, e)
+	{
+		const json_t *size = json_object_get(e, "size");
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:O?, s:s?, s:s?}", "component",
+				      str_of(c, "name"), "action", action, "package",
+				      str_of(e, "package"), "version", str_of(e, "version"),
+				      "architecture", str_of(e, "architecture"), "size",
+				      json_is_integer(size) ? size : NULL, "sha256",
+				      str_of(e, "sha256"), "filename", str_of(e, "filename"));
+
+		if (!o || json_array_append_new(list, o) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	json_decref(rc);
+	return r;
+}
+
+int installer_apt_record(struct installer *in, char **ret)
+{
+	json_t *list = json_array(), *o;
+	const json_t *c;
+	size_t i;
+	char *text, *out;
+	int r = list ? 0 : -ENOMEM;
+
+	json_array_foreach(json_object_get(in->lock, "components"), i, c)
+	{
+		const char *kind = str_of(c, "kind"), *action = str_of(c, "action");
+
+		if (r < 0 || !kind || !streq(kind, "apt") || !action)
+			continue;
+		if (streq(action, "install")) {
+			r = record_receipt(in, c, INSTALLED_DIR, "install", list);
+			/* A driver stack the image runs is in the offline repository too. */
+			if (r == 0 && json_array_size(json_object_get(c, "driver_kinds")) > 0)
+				r = record_receipt(in, c, STAGED_DIR, "stage", list);
+		} else if (streq(action, "stage")) {
+			r = record_receipt(in, c, STAGED_DIR, "stage", list);
+		}
+	}
+	if (r < 0) {
+		json_decref(list);
+		return r;
+	}
+	/* The list's reference goes to the object, also when packing fails. */
+	o = json_pack("{s:i, s:o}", "record_version", 1, "packages", list);
+	if (!o)
+		return -ENOMEM;
+	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	out = text ? strdup_printf("%s\n", text) : NULL;
+	free(text);
+	if (!out)
+		return -ENOMEM;
+	*ret = out;
+	return 0;
 }
 
 /* The lock marks a driver stack's components (stage: true in the manifest) with driver_kinds. */

@@ -44,7 +44,8 @@ struct installer {
 	char *prepared; /* <root>/var/lib/dsvm/journal/prepared: trees dsvm_install_prepare made */
 	unsigned step;
 	unsigned n_steps;
-	bool changed; /* set by the step's helpers when they write */
+	bool changed;	/* set by the step's helpers when they write */
+	char *packages; /* the text of DSVM_IMAGE_PACKAGES, written with sbom.json */
 	struct dsvm_install_stats stats;
 };
 
@@ -101,6 +102,13 @@ int installer_run(struct installer *in, const char *const *argv, const char *con
 /* apt (lib/install-apt.c): install exact versions and hold them; stage a kind's packages. */
 int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest);
 int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest);
+
+/*
+ * The image's record of its .deb files (DSVM_IMAGE_PACKAGES, beside the lock): every package
+ * the lock's apt components installed or staged, from their receipts, with the architecture,
+ * size and sha256 of the signed index apt verified each download against. JSON text in *ret.
+ */
+int installer_apt_record(struct installer *in, char **ret);
 /*
  * Whether rc, an apt receipt read back from INSTALLED_DIR, has every field its action writes,
  * each of the right type and shape. One that does not counts as absent: the step is redone.

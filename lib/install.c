@@ -1097,8 +1097,16 @@ static int run_step(struct installer *in, const json_t *c, enum step_kind kind, 
 			r = stage_artifacts(in, c, &repo);
 		}
 	} else {
-		_cleanup_free_ char *host = NULL;
+		_cleanup_free_ char *host = NULL, *record = NULL;
 
+		/* The SBOM is made from this record: the two are written in one step. */
+		if (in->packages && streq(name, "sbom.json")) {
+			record = installer_root_path(in, DSVM_IMAGE_PACKAGES);
+			r = record ? installer_write_if_changed(in, record, in->packages, 0644)
+				   : -ENOMEM;
+			if (r < 0)
+				return r;
+		}
 		dest = strdup_printf("/usr/share/dsvm/%s", name);
 		host = dest ? installer_root_path(in, dest) : NULL;
 		r = host ? installer_write_if_changed(in, host, text, 0644) : -ENOMEM;
@@ -1161,7 +1169,10 @@ static int run_all(struct installer *in, const struct dsvm_lock *lock, const cha
 	r = run_step(in, NULL, STEP_NONE, "lock.json", lock_text);
 	if (r < 0)
 		return r;
-	r = dsvm_lock_to_sbom(in->ctx, lock, &sbom);
+	r = installer_apt_record(in, &in->packages);
+	if (r < 0)
+		return r;
+	r = dsvm_lock_to_sbom_with_packages(in->ctx, lock, in->packages, &sbom);
 	if (r < 0)
 		return r;
 	return run_step(in, NULL, STEP_NONE, "sbom.json", sbom);
@@ -1234,6 +1245,7 @@ out:
 		remove_tree(in.prepared);
 	free(in.prepared);
 	free(in.staging);
+	free(in.packages);
 	dsvm_journal_free(in.journal);
 	return r;
 }

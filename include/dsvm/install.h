@@ -50,7 +50,10 @@
  *   Programs run chrooted into --root (unless it is /), stdin /dev/null, a fixed environment;
  *   their output goes into the error when they fail. Staged pip/runfile/script artifacts go
  *   to /var/lib/dsvm/repo/<sha256> like any other.
- *   lock, sbom     /usr/share/dsvm/lock.json and /usr/share/dsvm/sbom.json.
+ *   lock, sbom     /usr/share/dsvm/lock.json and /usr/share/dsvm/sbom.json, and in the same
+ *                  step /usr/share/dsvm/packages.json (DSVM_IMAGE_PACKAGES): what install
+ *                  observed, each .deb installed or staged with the sha256 of the signed index
+ *                  apt verified it against; the SBOM lists those .debs under their components.
  * Every path in the image is resolved inside --root (openat2 RESOLVE_IN_ROOT): a link in the
  * root, absolute or not, never leads a write out of it.
  * archive and nvidia-redist steps leave a receipt, /var/lib/dsvm/installed/<name>.json (kind,
@@ -68,6 +71,9 @@
 #include <stddef.h>
 
 #include "dsvm/context.h"
+
+/* The image's record of the packages its build installed and staged (JSON, record_version 1). */
+#define DSVM_IMAGE_PACKAGES "/usr/share/dsvm/packages.json"
 
 struct dsvm_lock;
 

@@ -82,3 +82,12 @@ const char *dsvm_lock_get_driver_field(const struct dsvm_lock *lock, const char 
 
 /* CycloneDX 1.5 JSON of the lock, newline-terminated. Caller frees *ret. */
 int dsvm_lock_to_sbom(struct dsvm_ctx *ctx, const struct dsvm_lock *lock, char **ret);
+
+/*
+ * The same, with what an image's build observed: packages_json is the text of its package record
+ * (DSVM_IMAGE_PACKAGES, include/dsvm/install.h), or NULL. Each apt component then lists the .deb
+ * files installed or staged for it, each with the sha256 apt verified against its signed index;
+ * the serial number follows the record too. -EBADMSG when packages_json is not such a record.
+ */
+int dsvm_lock_to_sbom_with_packages(struct dsvm_ctx *ctx, const struct dsvm_lock *lock,
+				    const char *packages_json, char **ret);

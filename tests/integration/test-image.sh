@@ -133,6 +133,35 @@ check "nothing left in the run directory" [ ! -e "$clean/var/lib/dsvm/journal/ru
 check "journal removed" [ ! -e "$clean/var/lib/dsvm/journal/install.journal" ]
 check "archives streamed into their trees in one pass: $(grep streamed "$work/err")" grep -q '^streamed 5 archives into their trees (0 from the cache)' "$work/err"
 check "prepared trees used and removed" [ ! -e "$clean/var/lib/dsvm/journal/prepared" ]
+# What install observed: each .deb installed and staged, with the sha256 apt verified, in the
+# image's package record and its SBOM (the lock stays a function of the manifests alone).
+rec=$clean/usr/share/dsvm/packages.json
+check "package record" [ "$(jq .record_version "$rec")" = 1 ]
+n_deb=0
+for e in $(jq -r '.packages[] | "\(.action)/\(.package)/\(.version)/\(.architecture)/\(.sha256)/\(.filename)"' "$rec"); do
+	IFS=/
+	set -- $e
+	unset IFS
+	n_deb=$((n_deb + 1))
+	check "$1 $2=$3: the recorded sha256 is the mirror's .deb's" [ "$(sha256sum <"$mirror/www/apt/${2}_${3}_$4.deb" | cut -d' ' -f1)" = "$5" ]
+	if [ "$1" = stage ]; then
+		check "staged $2: the offline repository's file has it" [ "$(sha256sum <"$clean/var/lib/dsvm/repo/apt/$6" | cut -d' ' -f1)" = "$5" ]
+	else
+		check "installed $2 is in the root at $3" [ "$(chroot "$clean" dpkg-query -W -f '${Version}' "$2")" = "$3" ]
+	fi
+done
+check "the record names the installed driver package" [ "$(jq --arg p "$driver" '[.packages[] | select(.action == "install" and .package == $p)] | length' "$rec")" -eq 1 ]
+check "every .deb of the offline repository is recorded" [ "$(jq -r '[.packages[] | select(.action == "stage") | .filename] | unique | join(" ")' "$rec")" = "$(cd "$clean/var/lib/dsvm/repo/apt" && ls -- *.deb | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" ]
+sbom=$clean/usr/share/dsvm/sbom.json
+check "SBOM: the driver's .deb under its component with the recorded sha256" [ "$(jq -r --arg p "$driver" '[.components[].components[]? | select(.purl | startswith("pkg:deb/ubuntu/" + $p + "@")) | .hashes[0].content] | unique | join(" ")' "$sbom")" = "$(jq -r --arg p "$driver" '[.packages[] | select(.package == $p) | .sha256] | unique | join(" ")' "$rec")" ]
+check "SBOM: no apt component claims its repository key's hash as its own" [ "$(jq '[.components[] | select(.properties[0].value == "apt" and .hashes)] | length' "$sbom")" = 0 ]
+check "SBOM: $n_deb .debs" [ "$(jq '[.components[].components[]? | select(.purl | startswith("pkg:deb/"))] | length' "$sbom")" -eq "$n_deb" ]
+"$bin" sbom "$lock" --packages "$rec" -o "$work/sbom.json"
+check "dsvm-build sbom --packages gives the image's SBOM" cmp -s "$work/sbom.json" "$sbom"
+printf '{"record_version": 2, "packages": []}\n' >"$work/bad-record.json"
+rc=0
+"$bin" sbom "$lock" --packages "$work/bad-record.json" >/dev/null 2>"$work/err" || rc=$?
+check "a package record of another version is refused (65): exit $rc, $(cat "$work/err")" [ "$rc" -eq 65 ]
 state "$clean" >"$work/clean.state"
 
 # --- a second run changes nothing -----------------------------------------------------------
@@ -179,4 +208,4 @@ while [ "$k" -le "$n" ]; do
 done
 
 [ "$fail" -eq 0 ] || { echo "image: $fail failures"; exit 1; }
-echo "image: $checks checks; T1 image: $ok/$points crash points over $n steps end in the uninterrupted state"
+echo "image: $checks checks, $n_deb .debs recorded with the sha256 apt verified; T1 image: $ok/$points crash points over $n steps end in the uninterrupted state"
