@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,94 +46,6 @@ static const char usage_text[] =
 	"  " FIRSTBOOT_PROGRAM " detect --sysroot /tmp/capture --vm-size Standard_ND96asr_v4\n"
 	"\n"
 	"Exit status: 0 detected, 64 usage, 65 bad catalog, 66 missing catalog, 1 other failure.\n";
-
-struct detect_args {
-	const char *sysroot;
-	const char *catalog;
-	struct dsvm_hw_options hw;
-	bool no_disks;
-	bool json;
-	bool verbose;
-};
-
-static int parse_args(int argc, char **argv, struct detect_args *a)
-{
-	enum {
-		OPT_SYSROOT = 256,
-		OPT_CATALOG,
-		OPT_VM_SIZE,
-		OPT_IMDS,
-		OPT_NO_IMDS,
-		OPT_NO_DISKS,
-		OPT_JSON
-	};
-	static const struct option options[] = {
-		{ "sysroot", required_argument, NULL, OPT_SYSROOT },
-		{ "catalog", required_argument, NULL, OPT_CATALOG },
-		{ "vm-size", required_argument, NULL, OPT_VM_SIZE },
-		{ "imds", required_argument, NULL, OPT_IMDS },
-		{ "no-imds", no_argument, NULL, OPT_NO_IMDS },
-		{ "no-disks", no_argument, NULL, OPT_NO_DISKS },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_SYSROOT:
-			a->sysroot = optarg;
-			break;
-		case OPT_CATALOG:
-			a->catalog = optarg;
-			break;
-		case OPT_VM_SIZE:
-			a->hw.vm_size = optarg;
-			break;
-		case OPT_IMDS:
-			a->hw.imds_url = optarg;
-			break;
-		case OPT_NO_IMDS:
-			a->hw.no_imds = true;
-			break;
-		case OPT_NO_DISKS:
-			a->no_disks = true;
-			break;
-		case OPT_JSON:
-			a->json = true;
-			break;
-		case 'v':
-			a->verbose = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 1;
-		default:
-			fprintf(stderr, "%s: run '%s detect --help' for the options\n",
-				FIRSTBOOT_PROGRAM, FIRSTBOOT_PROGRAM);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: detect takes no arguments ('%s'); see '%s detect --help'\n",
-			FIRSTBOOT_PROGRAM, argv[optind], FIRSTBOOT_PROGRAM);
-		return -EINVAL;
-	}
-	if (a->hw.imds_url && strncmp(a->hw.imds_url, "http://", 7) != 0) {
-		fprintf(stderr, "%s: --imds '%s' must be an http:// URL (IMDS has no TLS)\n",
-			FIRSTBOOT_PROGRAM, a->hw.imds_url);
-		return -EINVAL;
-	}
-	if (a->hw.no_imds && a->hw.imds_url) {
-		fprintf(stderr, "%s: --imds and --no-imds contradict each other; pick one\n",
-			FIRSTBOOT_PROGRAM);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static const char *yes_no(bool b)
 {
@@ -210,7 +121,7 @@ static void print_human(const struct dsvm_hw *hw, const struct dsvm_catalog *cat
 
 int cmd_detect(int argc, char **argv)
 {
-	struct detect_args a = { 0 };
+	struct firstboot_args a = { 0 };
 	struct dsvm_cli_log log = { FIRSTBOOT_PROGRAM, getenv("JOURNAL_STREAM") != NULL };
 	struct dsvm_ctx *ctx = NULL;
 	struct dsvm_catalog *cat = NULL;
@@ -222,12 +133,15 @@ int cmd_detect(int argc, char **argv)
 	size_t n_disks = 0;
 	int r, rc;
 
-	r = parse_args(argc, argv, &a);
+	r = firstboot_args_parse("detect", usage_text,
+				 FB_OPT_SYSROOT | FB_OPT_CATALOG | FB_OPT_HW | FB_OPT_NO_DISKS |
+					 FB_OPT_JSON | FB_OPT_VERBOSE,
+				 argc, argv, &a);
 	if (r != 0)
 		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
 
 	ctx = dsvm_ctx_new();
-	catalog_dir = a.catalog ? strdup(a.catalog) : firstboot_default_catalog();
+	catalog_dir = a.opts.catalog_dir ? strdup(a.opts.catalog_dir) : firstboot_default_catalog();
 	if (!ctx || !catalog_dir) {
 		r = -ENOMEM;
 		goto out;
@@ -242,7 +156,7 @@ int cmd_detect(int argc, char **argv)
 	r = dsvm_catalog_load(ctx, catalog_dir, &cat);
 	if (r < 0)
 		goto out;
-	r = dsvm_hw_detect(ctx, &a.hw, &hw);
+	r = dsvm_hw_detect(ctx, &a.opts.hw, &hw);
 	if (r < 0)
 		goto out;
 	dsvm_hw_get_summary(hw, &summary);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "dsvm/cli.h"
@@ -21,33 +20,15 @@ static const char usage_text[] =
 
 int cmd_reset(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct reconcile_args a = { 0 };
+	struct firstboot_args a = { 0 };
 	struct dsvm_ctx *ctx = NULL;
-	int c, r, rc;
+	int r, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			a.root = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return DSVM_EXIT_OK;
-		default:
-			fprintf(stderr, "%s: run '%s reset --help' for the options\n",
-				FIRSTBOOT_PROGRAM, FIRSTBOOT_PROGRAM);
-			return DSVM_EXIT_USAGE;
-		}
-	}
-	if (!a.root || optind < argc) {
-		fprintf(stderr,
-			"%s: reset needs --root DIR and nothing else; see '%s reset --help'\n",
+	r = firstboot_args_parse("reset", usage_text, FB_OPT_ROOT, argc, argv, &a);
+	if (r != 0)
+		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
+	if (!a.root) {
+		fprintf(stderr, "%s: reset needs --root DIR; see '%s reset --help'\n",
 			FIRSTBOOT_PROGRAM, FIRSTBOOT_PROGRAM);
 		return DSVM_EXIT_USAGE;
 	}

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,43 +59,17 @@ static bool journal_in_progress(struct dsvm_ctx *ctx)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct reconcile_args a = { 0 };
+	struct firstboot_args a = { 0 };
 	struct dsvm_state st = { 0 };
 	struct dsvm_ctx *ctx = NULL;
 	char *json = NULL, *message = NULL, fp[768];
 	bool has_state, switching;
 	unsigned attempts;
-	int c, r, rc;
+	int r, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			a.root = optarg;
-			break;
-		case 'j':
-			a.json = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return DSVM_EXIT_OK;
-		default:
-			fprintf(stderr, "%s: run '%s status --help' for the options\n",
-				FIRSTBOOT_PROGRAM, FIRSTBOOT_PROGRAM);
-			return DSVM_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: status takes no arguments ('%s')\n", FIRSTBOOT_PROGRAM,
-			argv[optind]);
-		return DSVM_EXIT_USAGE;
-	}
+	r = firstboot_args_parse("status", usage_text, FB_OPT_ROOT | FB_OPT_JSON, argc, argv, &a);
+	if (r != 0)
+		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
 	if (firstboot_context(&a, &ctx) < 0)
 		return DSVM_EXIT_USAGE;
 	r = dsvm_state_load(ctx, &st);

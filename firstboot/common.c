@@ -60,8 +60,8 @@ char *reconcile_catalog(struct dsvm_ctx *ctx, const char *given)
 	return firstboot_default_catalog();
 }
 
-int reconcile_args_parse(const char *verb, const char *usage, int argc, char **argv,
-			 struct reconcile_args *a)
+int firstboot_args_parse(const char *verb, const char *usage, unsigned allowed, int argc,
+			 char **argv, struct firstboot_args *a)
 {
 	enum {
 		OPT_ROOT = 256,
@@ -71,25 +71,36 @@ int reconcile_args_parse(const char *verb, const char *usage, int argc, char **a
 		OPT_VM_SIZE,
 		OPT_IMDS,
 		OPT_NO_IMDS,
+		OPT_NO_DISKS,
 		OPT_JSON
 	};
-	static const struct option options[] = {
-		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "sysroot", required_argument, NULL, OPT_SYSROOT },
-		{ "catalog", required_argument, NULL, OPT_CATALOG },
-		{ "lock", required_argument, NULL, OPT_LOCK },
-		{ "vm-size", required_argument, NULL, OPT_VM_SIZE },
-		{ "imds", required_argument, NULL, OPT_IMDS },
-		{ "no-imds", no_argument, NULL, OPT_NO_IMDS },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const struct {
+		struct option option;
+		unsigned set;
+	} table[] = {
+		{ { "root", required_argument, NULL, OPT_ROOT }, FB_OPT_ROOT },
+		{ { "sysroot", required_argument, NULL, OPT_SYSROOT }, FB_OPT_SYSROOT },
+		{ { "catalog", required_argument, NULL, OPT_CATALOG }, FB_OPT_CATALOG },
+		{ { "lock", required_argument, NULL, OPT_LOCK }, FB_OPT_LOCK },
+		{ { "vm-size", required_argument, NULL, OPT_VM_SIZE }, FB_OPT_HW },
+		{ { "imds", required_argument, NULL, OPT_IMDS }, FB_OPT_HW },
+		{ { "no-imds", no_argument, NULL, OPT_NO_IMDS }, FB_OPT_HW },
+		{ { "no-disks", no_argument, NULL, OPT_NO_DISKS }, FB_OPT_NO_DISKS },
+		{ { "json", no_argument, NULL, OPT_JSON }, FB_OPT_JSON },
+		{ { "verbose", no_argument, NULL, 'v' }, FB_OPT_VERBOSE },
+		{ { "help", no_argument, NULL, 'h' }, ~0u },
 	};
+	/* Only the verb's options exist for getopt: another verb's is an unknown option here. */
+	struct option options[sizeof(table) / sizeof(table[0]) + 1] = {};
+	size_t n = 0;
 	int c;
 
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].set & allowed)
+			options[n++] = table[i].option;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, allowed & FB_OPT_VERBOSE ? "vh" : "h", options,
+				NULL)) != -1) {
 		switch (c) {
 		case OPT_ROOT:
 			a->root = optarg;
@@ -111,6 +122,9 @@ int reconcile_args_parse(const char *verb, const char *usage, int argc, char **a
 			break;
 		case OPT_NO_IMDS:
 			a->opts.hw.no_imds = true;
+			break;
+		case OPT_NO_DISKS:
+			a->no_disks = true;
 			break;
 		case OPT_JSON:
 			a->json = true;
@@ -145,7 +159,7 @@ int reconcile_args_parse(const char *verb, const char *usage, int argc, char **a
 	return 0;
 }
 
-int firstboot_context(const struct reconcile_args *a, struct dsvm_ctx **ret)
+int firstboot_context(const struct firstboot_args *a, struct dsvm_ctx **ret)
 {
 	static struct dsvm_cli_log log = { FIRSTBOOT_PROGRAM, false };
 	struct dsvm_ctx *ctx = dsvm_ctx_new();

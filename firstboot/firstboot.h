@@ -22,27 +22,40 @@ int cmd_reset(int argc, char **argv);
  */
 char *firstboot_default_catalog(void);
 
-/* The options `plan` and `run` share. */
-struct reconcile_args {
+/* The options of the verbs; each verb takes the set it names (-h/--help always). */
+enum firstboot_option {
+	FB_OPT_ROOT = 1 << 0,	  /* --root DIR */
+	FB_OPT_SYSROOT = 1 << 1,  /* --sysroot DIR */
+	FB_OPT_CATALOG = 1 << 2,  /* --catalog DIR */
+	FB_OPT_LOCK = 1 << 3,	  /* --lock FILE */
+	FB_OPT_HW = 1 << 4,	  /* --vm-size S, --imds URL, --no-imds */
+	FB_OPT_NO_DISKS = 1 << 5, /* --no-disks */
+	FB_OPT_JSON = 1 << 6,	  /* --json */
+	FB_OPT_VERBOSE = 1 << 7,  /* -v, --verbose */
+};
+
+struct firstboot_args {
 	const char *root;
 	const char *sysroot;
-	struct dsvm_reconcile_options opts;
+	struct dsvm_reconcile_options opts; /* catalog_dir, lock_path and hw are options */
+	bool no_disks;
 	bool json;
 	bool verbose;
 };
 
 /*
- * Parse plan/run options (verb names the verb for messages; usage is its --help text).
- * Returns 0, 1 after printing --help, or -EINVAL after a usage message.
+ * Parse a verb's options (allowed: its enum firstboot_option set; verb names it in messages;
+ * usage is its --help text). Returns 0, 1 after printing --help, or -EINVAL after a usage
+ * message on stderr.
  */
-int reconcile_args_parse(const char *verb, const char *usage, int argc, char **argv,
-			 struct reconcile_args *a);
+int firstboot_args_parse(const char *verb, const char *usage, unsigned allowed, int argc,
+			 char **argv, struct firstboot_args *a);
 
 /*
  * A context with the log on stderr (journald levels under systemd) and --root/--sysroot set.
  * Returns 0 and *ret, or -errno with the error printed.
  */
-int firstboot_context(const struct reconcile_args *a, struct dsvm_ctx **ret);
+int firstboot_context(const struct firstboot_args *a, struct dsvm_ctx **ret);
 
 /* The catalog for plan/run when --catalog is not given: the image's, else the default. */
 char *reconcile_catalog(struct dsvm_ctx *ctx, const char *given);

@@ -87,14 +87,17 @@ static void print_summary(const struct printer *p, const struct dsvm_reconcile_s
 
 int reconcile_main(const char *verb, const char *usage, bool plan_only, int argc, char **argv)
 {
-	struct reconcile_args a = { 0 };
+	struct firstboot_args a = { 0 };
 	struct printer p = { .plan_only = plan_only };
 	struct dsvm_reconcile_summary sum;
 	struct dsvm_ctx *ctx = NULL;
 	char *catalog = NULL;
 	int r, rc;
 
-	r = reconcile_args_parse(verb, usage, argc, argv, &a);
+	r = firstboot_args_parse(verb, usage,
+				 FB_OPT_ROOT | FB_OPT_SYSROOT | FB_OPT_CATALOG | FB_OPT_LOCK |
+					 FB_OPT_HW | FB_OPT_JSON | FB_OPT_VERBOSE,
+				 argc, argv, &a);
 	if (r != 0)
 		return r > 0 ? DSVM_EXIT_OK : DSVM_EXIT_USAGE;
 	r = firstboot_context(&a, &ctx);
