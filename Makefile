@@ -47,7 +47,7 @@ DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-op
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
                e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils \
                strace debootstrap apt-utils gnupg dpkg-dev python3-venv systemd-container \
-               cloud-init kmod time packer
+               cloud-init kmod time packer libtree-sitter-dev
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
         unit integration golden tools packer
@@ -70,6 +70,7 @@ help:
 
 deps:
 	@sh tests/tools/install-deps.sh $(DEB_PACKAGES)
+	@sh tests/tools/pwsh-grammar.sh
 
 $(BUILD)/%.o: %.c $(wildcard include/dsvm/*.h lib/*.h)
 	@mkdir -p $(dir $@)
@@ -169,6 +170,7 @@ bench: deps
 
 golden: all
 	@BUILD=$(BUILD) sh tests/tools/regen-golden.sh
+	@BUILD=$(BUILD) sh tests/tools/pwsh-golden.sh
 
 # The shipped editions' templates (packer/<edition>/, with the payload they upload) and the
 # Packer 1.6.6 goldens; the hand-written packer/scripts/ are only read.

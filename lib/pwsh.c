@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -174,16 +175,68 @@ static int check_args(struct dsvm_ctx *ctx, const json_t *c, const char *name, c
 	return 0;
 }
 
-/* The Authenticode subject a signer-pinned artifact must carry, "" for a sha256-only one. */
-static const char *artifact_signer(const json_t *a)
+/*
+ * The signer pin of an artifact (manifests/SCHEMA.md "authenticode") with its subject split into
+ * its KEY=value attributes, each of which the certificate must carry; JSON null for an artifact
+ * pinned by a published sha256 alone. A file_version the seal left null becomes "".
+ */
+static json_t *authenticode_json(const json_t *a)
 {
-	const json_t *signer = json_object_get(a, "signer");
+	const json_t *pin = json_object_get(a, "authenticode");
+	const char *subject = str_field(pin, "subject"), *sep;
+	json_t *attrs, *o;
 
-	if (json_is_string(signer))
-		return json_string_value(signer);
-	if (json_is_object(signer))
-		return str_field(signer, "subject");
-	return "";
+	if (!json_is_object(pin))
+		return json_null();
+	attrs = json_array();
+	while (attrs && *subject) {
+		sep = strstr(subject, ", ");
+		json_array_append_new(attrs, sep ? json_stringn(subject, (size_t)(sep - subject))
+						 : json_string(subject));
+		subject = sep ? sep + 2 : subject + strlen(subject);
+	}
+	o = json_pack("{s:o?, s:O?, s:s}", "subject", attrs, "chain", json_object_get(pin, "chain"),
+		      "file_version", str_field(pin, "file_version"));
+	return o;
+}
+
+/* The pin as a PowerShell hashtable (or $null), from the same JSON. */
+static int put_authenticode(struct dsvm_ctx *ctx, FILE *f, const char *name, const json_t *a)
+{
+	json_t *pin = authenticode_json(a);
+	static const char *const keys[2] = { "subject", "chain" };
+	int r = 0;
+
+	if (!pin)
+		return -ENOMEM;
+	if (json_is_null(pin)) {
+		fputs("$null", f);
+		json_decref(pin);
+		return 0;
+	}
+	fputs("@{ ", f);
+	for (size_t k = 0; k < 2 && r == 0; k++) {
+		const json_t *v;
+		size_t i;
+
+		fputs(k == 0 ? "Subject = @(" : "; Chain = @(", f);
+		json_array_foreach(json_object_get(pin, keys[k]), i, v)
+		{
+			if (i)
+				fputs(", ", f);
+			if (!json_is_string(v) ||
+			    (r = put_quoted(ctx, f, name, json_string_value(v))) < 0)
+				break;
+		}
+		fputs(")", f);
+	}
+	if (r == 0) {
+		fputs("; FileVersion = ", f);
+		r = put_quoted(ctx, f, name, str_field(pin, "file_version"));
+		fputs(" }", f);
+	}
+	json_decref(pin);
+	return r;
 }
 
 static const char *path_basename(const char *p)
@@ -206,10 +259,11 @@ static int put_artifacts(struct dsvm_ctx *ctx, FILE *f, const char *name, const 
 		const char *file = *url ? path_basename(url) : path_basename(path);
 		const char *sha = str_field(a, "sha256");
 
-		if (!is_sha256_hex(sha))
+		if (!is_sha256_hex(sha) || strcmp(str_field(a, "seal"), "awaiting") == 0)
 			return dsvm_set_error(ctx, -EBADMSG,
 					      "component '%s': artifact '%s' has no sealed sha256; "
-					      "nothing runs unverified",
+					      "nothing runs unverified: run 'dsvm-build seal' and "
+					      "resolve again",
 					      name, str_field(a, "name"));
 		if (json_is_string(json_object_get(a, "url")) && *url &&
 		    strncmp(url, "https://", 8) != 0)
@@ -230,9 +284,9 @@ static int put_artifacts(struct dsvm_ctx *ctx, FILE *f, const char *name, const 
 		fputs("; Sha256 = ", f);
 		if ((r = put_quoted(ctx, f, name, sha)) < 0)
 			return r;
-		fprintf(f, "; Size = %lld; Signer = ",
+		fprintf(f, "; Size = %lld; Authenticode = ",
 			(long long)json_integer_value(json_object_get(a, "size")));
-		if ((r = put_quoted(ctx, f, name, artifact_signer(a))) < 0)
+		if ((r = put_authenticode(ctx, f, name, a)) < 0)
 			return r;
 		fputs(" }\n", f);
 	}
@@ -412,48 +466,90 @@ static const char *vendor_hex(const char *kind)
 	return NULL;
 }
 
-/* PCI devices -> GPU key, GPU key -> Windows kind, size -> GPU and kind: the data lib/select.c
- * decides from, with the kinds as Windows names them. */
+/* The key of a GPU record in the table: gpus.yaml's key, or for a record the generated device
+ * tables give by architecture, "table-VVVV-ARCH" (unique per record pointer). */
+static int gpu_key(json_t *gpus, const struct dsvm_gpu_info *g, char *buf, size_t len)
+{
+	const char *key = g->key ? g->key : "unknown";
+
+	if (!g->generated) {
+		snprintf(buf, len, "%s", key);
+		return 0;
+	}
+	for (unsigned n = 0; n < 64; n++) {
+		const json_t *o;
+
+		snprintf(buf, len, n ? "table-%04x-%s-%u" : "table-%04x-%s", g->vendor_id, key, n);
+		o = json_object_get(gpus, buf);
+		if (!o ||
+		    json_integer_value(json_object_get(o, "_ptr")) == (json_int_t)(uintptr_t)g)
+			return 0;
+	}
+	return -EOVERFLOW;
+}
+
+static int gpu_entry(json_t *gpus, const struct dsvm_gpu_info *g, char *key, size_t len)
+{
+	int r = gpu_key(gpus, g, key, len);
+
+	if (r < 0 || json_object_get(gpus, key))
+		return r;
+	/* served: some Linux kind drives it, which ranks it first among the models PCI shows
+	 * (lib/select.c tally_main_model), whatever the kind becomes on Windows. */
+	return set_new(gpus, key,
+		       json_pack("{s:s, s:b, s:b, s:I}", "kind",
+				 windows_kind(dsvm_driver_kind_to_string(g->driver_kind)), "served",
+				 g->driver_kind != DSVM_DRIVER_NONE, "switch", g->switch_only,
+				 "_ptr", (json_int_t)(uintptr_t)g));
+}
+
+/*
+ * Every NVIDIA and AMD device the catalog places (gpus.yaml first, then the generated device
+ * tables, as dsvm_catalog_classify_gpu() answers), GPU records with their Windows kind, and the
+ * sizes: the data lib/select.c decides from.
+ */
 static int table_json(const struct dsvm_catalog *cat, json_t *root)
 {
-	json_t *gpus = json_object(), *devices = json_object(), *sizes = json_object();
+	static const uint16_t vendors[2] = { DSVM_PCI_VENDOR_NVIDIA, DSVM_PCI_VENDOR_AMD };
+	json_t *gpus = json_object(), *devices = json_object(), *sizes = json_object(), *g;
+	const char *k;
+	void *tmp;
 	int r = 0;
 
 	if (set_new(root, "gpus", gpus) < 0 || set_new(root, "devices", devices) < 0 ||
 	    set_new(root, "sizes", sizes) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < dsvm_catalog_n_gpus(cat) && r == 0; i++) {
-		const struct dsvm_gpu_info *g = dsvm_catalog_gpu_at(cat, i);
-		json_t *o = json_object();
+	for (size_t v = 0; v < 2 && r == 0; v++)
+		for (unsigned d = 0; d <= 0xffff && r == 0; d++) {
+			struct dsvm_gpu_class gc;
+			char id[16], key[160];
 
-		r = set_new(gpus, g->key, o);
-		if (r == 0)
-			r = set_new(o, "kind",
-				    json_string(windows_kind(
-					    dsvm_driver_kind_to_string(g->driver_kind))));
-		if (r == 0)
-			r = set_new(o, "switch", json_boolean(g->switch_only));
-		for (size_t d = 0; d < g->n_device_ids && r == 0; d++) {
-			char id[16];
-
-			snprintf(id, sizeof(id), "%04x:%04x", g->vendor_id, g->device_ids[d]);
-			r = set_new(devices, id, json_string(g->key));
+			if (dsvm_catalog_classify_gpu(cat, vendors[v], (uint16_t)d, &gc) < 0)
+				continue;
+			snprintf(id, sizeof(id), "%04x:%04x", vendors[v], d);
+			r = gpu_entry(gpus, gc.info, key, sizeof(key));
+			if (r == 0)
+				r = set_new(devices, id, json_string(key));
 		}
-	}
 	for (size_t i = 0; i < dsvm_catalog_n_sizes(cat) && r == 0; i++) {
 		const struct dsvm_size_info *s = dsvm_catalog_size_at(cat, i);
-		char key[128];
-		json_t *o;
-		size_t k;
+		char key[128], gkey[160];
+		size_t n;
 
 		/* Lower case without "standard_", as dsvm_catalog_find_size() matches. */
-		for (k = 0; s->name[k] && k + 1 < sizeof(key); k++)
-			key[k] = (char)tolower((unsigned char)s->name[k]);
-		key[k] = '\0';
-		o = json_pack("{s:s, s:s, s:s}", "name", s->name, "gpu", s->gpu->key, "kind",
-			      windows_kind(dsvm_driver_kind_to_string(s->driver_kind)));
-		r = set_new(sizes, strncmp(key, "standard_", 9) == 0 ? key + 9 : key, o);
+		for (n = 0; s->name[n] && n + 1 < sizeof(key); n++)
+			key[n] = (char)tolower((unsigned char)s->name[n]);
+		key[n] = '\0';
+		r = gpu_entry(gpus, s->gpu, gkey, sizeof(gkey));
+		if (r == 0)
+			r = set_new(sizes, strncmp(key, "standard_", 9) == 0 ? key + 9 : key,
+				    json_pack("{s:s, s:s, s:s}", "name", s->name, "gpu", gkey,
+					      "kind",
+					      windows_kind(
+						      dsvm_driver_kind_to_string(s->driver_kind))));
 	}
+	/* The record pointers only made the keys unique within this run. */
+	json_object_foreach_safe(gpus, tmp, k, g) json_object_del(g, "_ptr");
 	return r;
 }
 
@@ -524,15 +620,13 @@ static int stacks_json(const struct dsvm_lock *lock, json_t *root)
 			json_array_foreach(json_object_get(c, "artifacts"), k, a)
 			{
 				const char *url = str_field(a, "url");
-
-				if (json_array_append_new(
-					    payloads,
-					    json_pack("{s:s, s:s, s:I, s:s}", "name",
+				json_int_t size = json_integer_value(json_object_get(a, "size"));
+				json_t *p = json_pack("{s:s, s:s, s:I, s:o}", "name",
 						      path_basename(url), "sha256",
-						      str_field(a, "sha256"), "size",
-						      json_integer_value(json_object_get(a, "siz"
-											    "e")),
-						      "signer", artifact_signer(a))) < 0)
+						      str_field(a, "sha256"), "size", size,
+						      "authenticode", authenticode_json(a));
+
+				if (!p || json_array_append_new(payloads, p) < 0)
 					return -ENOMEM;
 			}
 		}

@@ -25,10 +25,11 @@
  *   OUT/dsvm-catalog.json            the decision table and the staged payloads, from the lock
  *                                    and the hardware catalog.
  *
- * The template uploads OUT/scripts and OUT/dsvm-catalog.json to DSVM_PWSH_UPLOAD_DIR on the
- * build VM (a `file` provisioner), and a component of kind "powershell" expects its script
- * (struct dsvm_pwsh_step.script_path) uploaded to the same folder under its base name; the
- * step checks its sealed sha256 before running it.
+ * The template uploads the contents of OUT/scripts and OUT/dsvm-catalog.json into
+ * DSVM_PWSH_UPLOAD_DIR on the build VM (a `file` provisioner; the folder flat, no "scripts"
+ * level), runs the provisioning steps from there, then DSVM_PWSH_REGISTER_SCRIPT. A component of
+ * kind "powershell" expects its script (struct dsvm_pwsh_step.script_path) in the same folder
+ * under its base name; the step checks its sealed sha256 before running it.
  */
 
 #include <stdbool.h>

@@ -26,13 +26,43 @@ function Test-DsvmArtifact {
     if ($hash -ne $Artifact.Sha256) {
         throw ("'{0}' has SHA-256 {1} but the lock says {2}: the file changed after sealing; not running it" -f $Path, $hash, $Artifact.Sha256)
     }
-    if ($Artifact.Signer -ne '') {
-        $signature = Get-AuthenticodeSignature -LiteralPath $Path
-        if ($signature.Status -ne 'Valid') {
-            throw ("'{0}': Authenticode status is '{1}', not 'Valid'; not running it" -f $Path, $signature.Status)
+    if ($null -ne $Artifact.Authenticode) {
+        Test-DsvmSigner -Path $Path -Pin $Artifact.Authenticode
+    }
+}
+
+# The pin of manifests/SCHEMA.md: a valid signature; every pinned subject attribute present with
+# exactly that value (others free); the issuers, nearest first, beginning with the pinned
+# chain; the fixed FileVersion where pinned.
+function Test-DsvmSigner {
+    param([string]$Path, $Pin)
+    $signature = Get-AuthenticodeSignature -LiteralPath $Path
+    if ($signature.Status -ne 'Valid') {
+        throw ("'{0}': Authenticode status is '{1}', not 'Valid'; not running it" -f $Path, $signature.Status)
+    }
+    $certificate = $signature.SignerCertificate
+    $names = @($certificate.SubjectName.Format($true) -split "`r?`n" | ForEach-Object { ($_.Trim() -replace '^ST=', 'S=') -replace '="(.*)"$', '=$1' })
+    foreach ($attribute in @($Pin.Subject)) {
+        if ($names -cnotcontains ($attribute -replace '^ST=', 'S=')) {
+            throw ("'{0}' is signed by '{1}', which lacks '{2}' of the pinned signer; not running it" -f $Path, $certificate.Subject, $attribute)
         }
-        if ($signature.SignerCertificate.Subject -ne $Artifact.Signer) {
-            throw ("'{0}' is signed by '{1}' but the lock pins '{2}'; not running it" -f $Path, $signature.SignerCertificate.Subject, $Artifact.Signer)
+    }
+    # Revocation is part of the signature status above; the walk only reads issuer names.
+    $chain = New-Object System.Security.Cryptography.X509Certificates.X509Chain
+    $chain.ChainPolicy.RevocationMode = [System.Security.Cryptography.X509Certificates.X509RevocationMode]::NoCheck
+    [void]$chain.Build($certificate)
+    $issuers = @($chain.ChainElements | Select-Object -Skip 1 | ForEach-Object { $_.Certificate.GetNameInfo([System.Security.Cryptography.X509Certificates.X509NameType]::SimpleName, $false) })
+    $expected = @($Pin.Chain)
+    for ($i = 0; $i -lt $expected.Count; $i++) {
+        if ($i -ge $issuers.Count -or $issuers[$i] -cne $expected[$i]) {
+            throw ("'{0}' is issued through '{1}', not the pinned chain '{2}'; not running it" -f $Path, ($issuers -join ' < '), ($expected -join ' < '))
+        }
+    }
+    if ($Pin.FileVersion -ne '') {
+        $info = (Get-Item -LiteralPath $Path).VersionInfo
+        $version = '{0}.{1}.{2}.{3}' -f $info.FileMajorPart, $info.FileMinorPart, $info.FileBuildPart, $info.FilePrivatePart
+        if ($version -cne $Pin.FileVersion) {
+            throw ("'{0}' has file version {1} but the seal says {2}; not running it" -f $Path, $version, $Pin.FileVersion)
         }
     }
 }

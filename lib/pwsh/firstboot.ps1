@@ -67,8 +67,10 @@ function Get-DsvmVmSize {
 
 # The same rules as lib/select.c, on the table generated from the same catalog: a catalogued
 # size decides unless PCI shows another catalogued GPU and none of the size's (then PCI
-# decides); no catalogued size: the GPU PCI shows most of (first seen wins a tie), else an
-# uncatalogued NVIDIA device takes the unknown-NVIDIA kind, else the unknown-AMD kind, else none.
+# decides); no catalogued size: the GPU PCI shows most of among those a kind serves, then among
+# the rest (first seen wins a tie), else a device in no table: NVIDIA takes the unknown-NVIDIA
+# kind, AMD the unknown-AMD kind; else none. Devices come from gpus.yaml and the generated
+# device tables alike (the catalog JSON lists both).
 function Select-DsvmDriverKind {
     param($Table, [string]$Size, [string[]]$Ids)
     $models = @()
@@ -97,7 +99,18 @@ function Select-DsvmDriverKind {
     }
     $main = $null
     foreach ($model in $models) {
-        if ($null -eq $main -or $counts[$model] -gt $counts[$main]) {
+        if ($null -eq $main) {
+            $main = $model
+            continue
+        }
+        # A GPU some driver kind serves outranks any number of those none serves.
+        $served = $Table.gpus.PSObject.Properties[$model].Value.served
+        $mainServed = $Table.gpus.PSObject.Properties[$main].Value.served
+        if ($served -ne $mainServed) {
+            if ($served) {
+                $main = $model
+            }
+        } elseif ($counts[$model] -gt $counts[$main]) {
             $main = $model
         }
     }
@@ -152,7 +165,10 @@ function Install-DsvmDriver {
     }
     foreach ($component in @($stack.Value)) {
         foreach ($payload in @($component.payloads)) {
-            $artifact = @{ Name = $payload.name; Sha256 = $payload.sha256; Size = $payload.size; Signer = $payload.signer }
+            $artifact = @{ Name = $payload.name; Sha256 = $payload.sha256; Size = $payload.size; Authenticode = $null }
+            if ($null -ne $payload.authenticode) {
+                $artifact.Authenticode = @{ Subject = @($payload.authenticode.subject); Chain = @($payload.authenticode.chain); FileVersion = $payload.authenticode.file_version }
+            }
             $path = Join-Path (Join-Path $PayloadDir $payload.sha256) $payload.name
             Test-DsvmArtifact -Path $path -Artifact $artifact
             $command = Get-DsvmInstallCommand -Kind $component.kind -Path $path -Switches @($component.args)

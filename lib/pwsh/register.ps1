@@ -6,7 +6,8 @@ Set-StrictMode -Version Latest
 
 Protect-DsvmFolder -Path $InstallDir
 Protect-DsvmFolder -Path $PayloadDir
-foreach ($name in 'scripts\dsvm-firstboot.ps1', 'dsvm-catalog.json') {
+# The template uploads the contents of OUT/scripts and OUT/dsvm-catalog.json into UploadDir.
+foreach ($name in 'dsvm-firstboot.ps1', 'dsvm-catalog.json') {
     Copy-Item -LiteralPath (Join-Path $UploadDir $name) -Destination $InstallDir -Force
 }
 $script = Join-Path $InstallDir 'dsvm-firstboot.ps1'

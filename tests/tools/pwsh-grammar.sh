@@ -8,6 +8,7 @@
 #   ${DSVM_PWSH_GRAMMAR_DIR:-TOP/.deps/tree-sitter-pwsh-VERSION}/ps1check
 # Idempotent: an installed checker built from the same pinned tarball is kept.
 # Exit 0 installed, 1 failed (the message says why), 77 no network and nothing installed.
+# The tarball's URL: https://registry.npmjs.org/tree-sitter-pwsh/-/tree-sitter-pwsh-0.38.1.tgz
 set -eu
 
 VERSION=0.38.1
@@ -35,12 +36,16 @@ trap 'rm -rf "$work"' EXIT
 
 tgz=$dir/tree-sitter-pwsh-$VERSION.tgz
 if [ ! -f "$tgz" ]; then
-	if ! command -v npm >/dev/null 2>&1; then
-		echo "pwsh-grammar: npm is not installed and $tgz is absent; install npm or put the tarball there" >&2
-		exit 1
+	# npm's own client where it is installed, else the registry's tarball URL with curl; the
+	# integrity check below decides either way.
+	if command -v npm >/dev/null 2>&1; then
+		(cd "$work" && npm pack "tree-sitter-pwsh@$VERSION" --silent >/dev/null 2>"$work/fetch.err") || true
+	else
+		curl -fsSL --proto =https -o "$work/tree-sitter-pwsh-$VERSION.tgz" \
+			"https://registry.npmjs.org/tree-sitter-pwsh/-/tree-sitter-pwsh-$VERSION.tgz" 2>"$work/fetch.err" || true
 	fi
-	if ! (cd "$work" && npm pack "tree-sitter-pwsh@$VERSION" --silent >/dev/null 2>"$work/npm.err"); then
-		echo "pwsh-grammar: npm pack tree-sitter-pwsh@$VERSION failed: $(tail -1 "$work/npm.err")" >&2
+	if [ ! -s "$work/tree-sitter-pwsh-$VERSION.tgz" ]; then
+		echo "pwsh-grammar: cannot fetch tree-sitter-pwsh@$VERSION: $(tail -1 "$work/fetch.err")" >&2
 		exit 77
 	fi
 	mv "$work/tree-sitter-pwsh-$VERSION.tgz" "$tgz"
