@@ -331,7 +331,8 @@ static int put_step(struct dsvm_ctx *ctx, FILE *f, const struct dsvm_lock *lock,
 	size_t j;
 	int r;
 
-	(void)dsvm_pwsh_get_step(lock, i, &s);
+	if ((r = dsvm_pwsh_get_step(lock, i, &s)) < 0)
+		return r;
 	if ((r = check_args(ctx, c, s.name, s.kind)) < 0)
 		return r;
 	if (strcmp(s.kind, "nvidia-redist") == 0) {
