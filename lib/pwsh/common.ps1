@@ -89,3 +89,36 @@ function Get-DsvmInstallCommand {
     }
     return @{ FilePath = $Path; ArgumentList = $Switches }
 }
+
+# One leaf of the instance metadata (vmSize, vmId) from IMDS: no proxy (IMDS must not go through
+# one), a short timeout, bounded retries with backoff; '' when IMDS does not answer.
+function Get-DsvmImds {
+    param([string]$Leaf, [int]$Tries = 5)
+    $uri = 'http://169.254.169.254/metadata/instance/compute/{0}?api-version=2021-02-01&format=text' -f $Leaf
+    for ($try = 1; $try -le $Tries; $try++) {
+        try {
+            $request = [System.Net.HttpWebRequest]::Create($uri)
+            $request.Method = 'GET'
+            $request.Proxy = $null
+            $request.Timeout = 3000
+            $request.Headers.Add('Metadata', 'true')
+            $response = $request.GetResponse()
+            try {
+                $reader = New-Object System.IO.StreamReader($response.GetResponseStream())
+                $text = $reader.ReadToEnd().Trim()
+            } finally {
+                $response.Close()
+            }
+            if ($text -match '^[A-Za-z0-9_-]{1,80}$') {
+                return $text
+            }
+            Write-Host ("IMDS answered '{0}' for {1}; ignored" -f $text, $Leaf)
+        } catch {
+            Write-Host ("IMDS {0}, try {1} of {2}: {3}" -f $Leaf, $try, $Tries, $_.Exception.Message)
+        }
+        if ($try -lt $Tries) {
+            Start-Sleep -Seconds ([int][Math]::Pow(2, $try - 1))
+        }
+    }
+    return ''
+}

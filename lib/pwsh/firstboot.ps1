@@ -35,36 +35,6 @@ function Get-DsvmPciId {
     return $ids
 }
 
-# The VM size from IMDS: no proxy (IMDS must not go through one), a short timeout, bounded
-# retries with backoff; '' when IMDS does not answer, and PCI decides alone.
-function Get-DsvmVmSize {
-    $uri = 'http://169.254.169.254/metadata/instance/compute/vmSize?api-version=2021-02-01&format=text'
-    for ($try = 1; $try -le 5; $try++) {
-        try {
-            $request = [System.Net.HttpWebRequest]::Create($uri)
-            $request.Method = 'GET'
-            $request.Proxy = $null
-            $request.Timeout = 3000
-            $request.Headers.Add('Metadata', 'true')
-            $response = $request.GetResponse()
-            try {
-                $reader = New-Object System.IO.StreamReader($response.GetResponseStream())
-                $text = $reader.ReadToEnd().Trim()
-            } finally {
-                $response.Close()
-            }
-            if ($text -match '^[A-Za-z0-9_]{1,80}$') {
-                return $text
-            }
-            Write-DsvmEvent ("IMDS answered '{0}', which is not a VM size" -f $text) 'Warning' 1001
-        } catch {
-            Write-DsvmEvent ("IMDS try {0} of 5: {1}" -f $try, $_.Exception.Message) 'Warning' 1001
-        }
-        Start-Sleep -Seconds ([int][Math]::Pow(2, $try - 1))
-    }
-    return ''
-}
-
 # The same rules as lib/select.c, on the table generated from the same catalog: a catalogued
 # size decides unless PCI shows another catalogued GPU and none of the size's (then PCI
 # decides); no catalogued size: the GPU PCI shows most of among those a kind serves, then among
@@ -194,10 +164,21 @@ function Save-DsvmState {
 }
 
 try {
+    # The build VM registered the task and restarts before sysprep: while the image is being
+    # built this is that VM (same vmId), and the task leaves everything to the build.
+    $buildFlag = Join-Path $StateDir 'image-build-vmid'
+    if (-not $Plan -and (Test-Path -LiteralPath $buildFlag -PathType Leaf)) {
+        $buildVm = (Get-Content -LiteralPath $buildFlag -Raw).Trim()
+        if ($buildVm -ne '' -and $buildVm -eq (Get-DsvmImds -Leaf 'vmId' -Tries 3)) {
+            Write-Host 'dsvm-firstboot: this is the image build VM; nothing to do'
+            exit 0
+        }
+        Remove-Item -LiteralPath $buildFlag -Force
+    }
     $table = Get-Content -LiteralPath $Catalog -Raw | ConvertFrom-Json
     $size = $VmSize
     if ($size -eq '' -and -not $NoImds) {
-        $size = Get-DsvmVmSize
+        $size = Get-DsvmImds -Leaf 'vmSize' -Tries 5
     }
     $ids = @($PciId)
     if ($ids.Count -eq 0) {

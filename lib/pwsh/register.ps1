@@ -23,6 +23,10 @@ $principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccou
 $settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit (New-TimeSpan -Hours 1) -StartWhenAvailable -MultipleInstances IgnoreNew
 Register-ScheduledTask -TaskName 'dsvm-firstboot' -Action $action -Trigger $trigger -Principal $principal -Settings $settings -Force | Out-Null
 
+# This VM restarts before sysprep and runs the task: its vmId tells the task it is the build VM.
+# A VM made from the image has another vmId, removes the file and converges.
+Set-Content -LiteralPath (Join-Path $InstallDir 'image-build-vmid') -Value (Get-DsvmImds -Leaf 'vmId' -Tries 5) -Encoding ASCII
+
 # The image must reach every VM without a marker, so each one converges on its first boot.
 foreach ($name in 'firstboot-state.json', 'firstboot-state.json.part', 'firstboot.log') {
     Remove-Item -LiteralPath (Join-Path $InstallDir $name) -Force -ErrorAction SilentlyContinue

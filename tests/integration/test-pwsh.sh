@@ -202,4 +202,4 @@ for t in $(grep -l 'dsvm-provision.ps1' packer/*/*.pkr.hcl 2>/dev/null || true);
 	n_templates=$((n_templates + 1))
 done
 
-echo "pwsh: $golden golden files, $n_syntax scripts parse clean, $n_broken/$n_broken broken and $n_ps7/$n_ps7 PowerShell 7 fixtures rejected, 7/7 script and 7/7 lock mutants caught, $n_cases + $n_detect decision cases agree with C, $n_templates committed Windows templates checked"
+echo "pwsh: $golden golden files, $n_syntax scripts parse clean, $n_broken/$n_broken broken and $n_ps7/$n_ps7 PowerShell 7 fixtures rejected, 7/7 script and 7/7 lock mutants caught, $n_cases + $n_detect decision cases agree with C, $n_templates Windows templates under packer/ checked"
