@@ -47,7 +47,8 @@ DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-op
                clang-tidy llvm libclang-rt-14-dev valgrind python3 python3-yaml pciutils \
                e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils \
                strace debootstrap apt-utils gnupg dpkg-dev python3-venv systemd-container \
-               cloud-init kmod time packer libtree-sitter-dev
+               cloud-init kmod time packer libtree-sitter-dev \
+               mingw-w64 osslsigncode
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
         unit integration golden tools packer
