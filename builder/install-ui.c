@@ -36,6 +36,8 @@ void install_ui_event(void *userdata, const struct dsvm_install_event *e)
 	}
 	fprintf(stderr, "[%u/%u] %-9s %s %s (%s) -> %s\n", e->step, e->n_steps,
 		outcome_words[e->outcome], e->action, e->name, e->kind, e->dest ? e->dest : "");
+	if (e->note)
+		fprintf(stderr, "           note: %s\n", e->note);
 }
 
 /* systemctl on PATH, or NULL. */

@@ -45,6 +45,7 @@ struct installer {
 	unsigned step;
 	unsigned n_steps;
 	bool changed;	/* set by the step's helpers when they write */
+	char *note;	/* for this step's report line (setuid bits stripped), or NULL */
 	char *packages; /* the text of DSVM_IMAGE_PACKAGES, written with sbom.json */
 	struct dsvm_install_stats stats;
 };
@@ -102,7 +103,6 @@ int installer_run(struct installer *in, const char *const *argv, const char *con
 /* apt (lib/install-apt.c): install exact versions and hold them; stage a kind's packages. */
 int installer_apt_install(struct installer *in, const json_t *c, char **ret_dest);
 int installer_apt_stage(struct installer *in, const json_t *c, char **ret_dest);
-
 /*
  * The image's record of its .deb files (DSVM_IMAGE_PACKAGES, beside the lock): every package
  * the lock's apt components installed or staged, from their receipts, with the architecture,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -114,6 +115,7 @@ static void report(struct installer *in, const json_t *c, const char *name, cons
 		.dest = dest,
 		.outcome = outcome,
 		.reason = reason,
+		.note = in->note,
 	};
 
 	if (in->opts->report)
@@ -452,12 +454,81 @@ static int assemble_prepared(struct installer *in, const json_t *c)
 }
 
 /*
+ * The extraction options of c's archives together (extract.h): what they may expand to (the sum
+ * of their unpacked_size, the default ratio to the size of those that state none) and whether
+ * they keep setuid bits. The cache files are verified before they are read: no unverified budget.
+ */
+static void component_extract_options(const json_t *c, struct dsvm_extract_options *o)
+{
+	uint64_t size = 0, unpacked = 0;
+	bool stated = false;
+	const json_t *art;
+	size_t i;
+
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		uint64_t s = (uint64_t)json_integer_value(json_object_get(art, "size"));
+		uint64_t u = (uint64_t)json_integer_value(json_object_get(art, "unpacked_size"));
+
+		size += s;
+		unpacked += u ? u : s * DSVM_EXTRACT_DEFAULT_RATIO;
+		stated |= u > 0;
+	}
+	*o = (struct dsvm_extract_options){ 0 };
+	o->allow_setuid = json_is_true(json_object_get(c, "allow_setuid"));
+	dsvm_extract_options_for_artifact(o, size, stated ? unpacked : 0);
+	o->unverified_bytes = 0;
+}
+
+/* The report's note when n entries (the first one named first) lost setuid or setgid bits. */
+static int note_stripped(struct installer *in, const json_t *c, uint64_t n, const char *first)
+{
+	if (!n)
+		return 0;
+	free(in->note);
+	in->note = strdup_printf("setuid/setgid bits stripped from %" PRIu64 " entr%s (first "
+				 "'%s'); "
+				 "'allow_setuid: true' on component '%s' keeps them",
+				 n, n == 1 ? "y" : "ies", first ? first : "?", str_of(c, "name"));
+	return in->note ? 0 : -ENOMEM;
+}
+
+/* The stripped entries dsvm_prepare_items noted beside c's prepared trees (prepare.h). */
+static int note_prepared(struct installer *in, const json_t *c)
+{
+	_cleanup_free_ char *first = NULL;
+	const json_t *art;
+	uint64_t total = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(c, "artifacts"), i, art)
+	{
+		_cleanup_free_ char *tree = prepared_path(in, art);
+		_cleanup_free_ char *path = tree ? strdup_printf("%s.stripped", tree) : NULL;
+		_cleanup_free_ char *text = NULL;
+		char name[256] = "";
+		unsigned long long n = 0;
+
+		if (!path)
+			return -ENOMEM;
+		if (read_file_capped(path, 4096, &text, NULL) < 0 ||
+		    sscanf(text, "%llu %255[^\n]", &n, name) < 1)
+			continue;
+		total += n;
+		if (!first && name[0] && !(first = strdup(name)))
+			return -ENOMEM;
+	}
+	return note_stripped(in, c, total, first);
+}
+
+/*
  * Put the tree of every artifact of c at in->staging: the trees prepared from the download
  * stream when there are, else extracted now from the verified cache files.
  */
 static int extract_all(struct installer *in, const json_t *c)
 {
 	_cleanup_free_ char *tmp = strdup_printf("%s.x", in->staging);
+	struct dsvm_extract_options o;
 	struct dsvm_extract *ex = NULL;
 	const json_t *art;
 	size_t i;
@@ -468,24 +539,36 @@ static int extract_all(struct installer *in, const json_t *c)
 	remove_tree(in->staging);
 	remove_tree(tmp);
 	r = assemble_prepared(in, c);
-	if (r != 0)
-		return r < 0 ? r : installer_sync_tree(in, in->staging);
-	r = dsvm_extract_new(in->ctx, tmp, NULL, &ex);
+	if (r > 0)
+		return note_prepared(in, c) ?: installer_sync_tree(in, in->staging);
+	if (r < 0)
+		return r;
+	component_extract_options(c, &o);
+	r = dsvm_extract_new(in->ctx, tmp, &o, &ex);
 	if (r < 0)
 		return r;
 	json_array_foreach(json_object_get(c, "artifacts"), i, art)
 	{
-		_cleanup_free_ char *src = NULL;
+		_cleanup_free_ char *src = NULL, *label = NULL;
 		int fd = installer_open_artifact(in, art, &src);
 
 		if (fd < 0) {
 			r = fd;
 			break;
 		}
-		r = dsvm_extract_stream(ex, src, read_fd, &fd);
+		/* Messages name the artifact, as the one-pass path does, and the file read. */
+		label = strdup_printf("%s' ('%s)", str_of(art, "name") ? str_of(art, "name") : "?",
+				      src);
+		r = label ? dsvm_extract_stream(ex, label, read_fd, &fd) : -ENOMEM;
 		close(fd);
 		if (r < 0)
 			break;
+	}
+	if (r == 0) {
+		const char *first = NULL;
+		uint64_t n = dsvm_extract_get_stripped(ex, &first);
+
+		r = note_stripped(in, c, n, first);
 	}
 	if (r == 0)
 		r = installer_sync_tree(in, tmp);
@@ -1124,6 +1207,8 @@ static int run_step(struct installer *in, const json_t *c, enum step_kind kind, 
 		in->stats.installed++;
 	report(in, c, name, c ? str_of(c, "kind") : "metadata", dest,
 	       in->changed ? DSVM_INSTALL_DONE : DSVM_INSTALL_UNCHANGED, NULL);
+	free(in->note);
+	in->note = NULL;
 	return 0;
 }
 
@@ -1246,6 +1331,7 @@ out:
 	free(in.prepared);
 	free(in.staging);
 	free(in.packages);
+	free(in.note);
 	dsvm_journal_free(in.journal);
 	return r;
 }
@@ -1305,6 +1391,10 @@ static int prepare_collect(struct installer *in, const char *dir, struct dsvm_pr
 					   .size = (uint64_t)json_integer_value(
 						   json_object_get(art, "size")) },
 				.staging_dir = strdup_printf("%s/%s", dir, sha),
+				.unpacked_size =
+					(uint64_t)json_integer_value(json_object_get(art, "unpacked"
+											  "_size")),
+				.allow_setuid = json_is_true(json_object_get(c, "allow_setuid")),
 			};
 			if (!items[n].staging_dir) {
 				free(items);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -310,13 +311,19 @@ static int tee_write(void *userdata, const void *buf, size_t size)
 	return 0;
 }
 
-/* Every byte was verified: let the extraction finish, and say how it went. */
+/*
+ * Every byte was verified: let the extraction finish, and say how it went. An extraction that
+ * stopped at the unverified budget is no failure of the artifact: the verified file goes into
+ * the cache, and stream_item() tells its caller to extract it from there.
+ */
 static int tee_commit(void *userdata)
 {
 	struct stream *st = userdata;
 
 	st->verified = true;
 	stream_stop(st, 0);
+	if (st->extract_r == -EAGAIN)
+		return 0;
 	if (st->extract_r < 0)
 		return st->extract_r;
 	return st->decode_r;
@@ -345,7 +352,7 @@ enum how {
 
 struct result {
 	char *error; /* the sentence of a failure */
-	uint64_t transferred, bytes, extracted, entries;
+	uint64_t transferred, bytes, extracted, entries, stripped;
 	enum how how;
 	int r;
 	bool done; /* under shared.lock */
@@ -403,19 +410,48 @@ static const char *item_name(const struct dsvm_prepare_item *it)
 	return it->fetch.url ? it->fetch.url : it->fetch.path;
 }
 
+/* Beside a kept tree: how many entries lost setuid or setgid bits, and the first (prepare.h). */
+static int note_stripped(struct worker *w, const struct dsvm_prepare_item *it,
+			 struct dsvm_extract *ex, struct result *res)
+{
+	const char *first = NULL;
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	int r;
+
+	res->stripped = dsvm_extract_get_stripped(ex, &first);
+	if (!res->stripped)
+		return 0;
+	path = strdup_printf("%s.stripped", it->staging_dir);
+	text = strdup_printf("%" PRIu64 " %s\n", res->stripped, first ? first : "?");
+	if (!path || !text)
+		return -ENOMEM;
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	return r < 0 ? dsvm_set_error(w->fctx, r, "cannot write '%s': %s", path, strerror(-r)) : 0;
+}
+
 /*
  * One pass: fetch (or read the cache) with a tee into an extraction thread. The staging tree is
- * kept only when both halves succeeded; the sentence of a failure ends up in w->fctx.
+ * kept only when both halves succeeded; the sentence of a failure ends up in w->fctx. verified:
+ * the cache already holds the artifact, verified, so the unverified budget does not apply.
+ * -EAGAIN: the extraction stopped at the unverified budget and the artifact is now in the cache.
  */
-static int stream_item(struct worker *w, const struct dsvm_prepare_item *it, struct result *res)
+static int stream_item(struct worker *w, const struct dsvm_prepare_item *it, struct result *res,
+		       bool verified)
 {
 	struct dsvm_fetch_item fi = it->fetch;
 	struct dsvm_fetch_stats fst = { 0 };
 	struct stream st = { .name = item_name(it) };
 	struct dsvm_fetch_tee tee = { .ops = &tee_ops, .userdata = &st };
+	struct dsvm_extract_options o = { 0 };
 	int r;
 
-	r = dsvm_extract_new(w->ectx, it->staging_dir, w->sh->budget, &st.ex);
+	if (w->sh->budget)
+		o = *w->sh->budget;
+	dsvm_extract_options_for_artifact(&o, it->fetch.size, it->unpacked_size);
+	o.allow_setuid = it->allow_setuid;
+	if (verified)
+		o.unverified_bytes = 0;
+	r = dsvm_extract_new(w->ectx, it->staging_dir, &o, &st.ex);
 	if (r < 0)
 		return dsvm_set_error(w->fctx, r, "%s", dsvm_ctx_get_error(w->ectx));
 	r = stream_start(&st);
@@ -430,12 +466,16 @@ static int stream_item(struct worker *w, const struct dsvm_prepare_item *it, str
 		res->transferred += fst.transferred;
 		if (r < 0)
 			r = stream_failure(&st, w->fctx, w->ectx) ?: r;
+		else if (st.extract_r == -EAGAIN)
+			r = dsvm_set_error(w->fctx, -EAGAIN, "%s", dsvm_ctx_get_error(w->ectx));
 	}
 	if (r == 0) {
 		r = dsvm_extract_keep(st.ex);
 		if (r < 0)
 			dsvm_set_error(w->fctx, r, "%s", dsvm_ctx_get_error(w->ectx));
 	}
+	if (r == 0)
+		r = note_stripped(w, it, st.ex, res);
 	if (r == 0) {
 		res->how = fst.cached ? HOW_CACHED : HOW_FETCHED;
 		res->bytes = fst.bytes;
@@ -456,8 +496,17 @@ static void prepare_one(struct worker *w, size_t i)
 	w->index = i;
 	dsvm_ctx_clear_error(w->fctx);
 	dsvm_ctx_clear_error(w->ectx);
-	r = stream_item(w, it, res);
-	if (r == -ESPIPE) {
+	r = stream_item(w, it, res, false);
+	if (r == -EAGAIN) {
+		/*
+		 * The archive expands past what may be extracted before its digest is known: the
+		 * transfer went on into the cache, and it is extracted again from the verified file.
+		 */
+		dsvm_info(w->fctx, "%s; extracting '%s' again once verified",
+			  dsvm_ctx_get_error(w->fctx), item_name(it));
+		r = stream_item(w, it, res, true);
+		res->how = HOW_FALLBACK;
+	} else if (r == -ESPIPE) {
 		/* The transfer had to go back over bytes already extracted: the long way round. */
 		struct dsvm_fetch_item plain = it->fetch;
 		struct dsvm_fetch_stats fst = { 0 };
@@ -467,7 +516,7 @@ static void prepare_one(struct worker *w, size_t i)
 		r = dsvm_fetch_items(w->fctx, &w->opts, &plain, 1, &fst);
 		res->transferred += fst.transferred;
 		if (r == 0)
-			r = stream_item(w, it, res);
+			r = stream_item(w, it, res, true);
 		res->how = HOW_FALLBACK;
 	}
 	res->r = r;
@@ -592,6 +641,7 @@ static void sum_stats(const struct shared *sh, struct dsvm_prepare_stats *st)
 		st->bytes += res->bytes;
 		st->extracted += res->extracted;
 		st->entries += res->entries;
+		st->stripped += res->stripped;
 	}
 }
 

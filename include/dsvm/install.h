@@ -8,7 +8,10 @@
  * cache: a cache file that no longer matches the lock is refused (-EBADMSG), never installed.
  *
  * Steps, in lock order, one per component with work to do, then two more:
- *   archive        every artifact extracted (lib/extract.c) into a staging directory under
+ *   archive        every artifact extracted (lib/extract.c: links as links wherever they point,
+ *                  setuid and setgid bits stripped unless the component says allow_setuid, said
+ *                  in the event's note; the expansion held to the artifacts' unpacked_size or
+ *                  extract.h's default ratio to their size) into a staging directory under
  *                  <root>/var/lib/dsvm/journal/, then renamed to /opt/<name>-<version>; an
  *                  existing directory there is swapped out in one rename and removed.
  *   nvidia-redist  every artifact extracted into staging; the contents of each archive's top
@@ -94,6 +97,7 @@ struct dsvm_install_event {
 	const char *dest;   /* where it went, root-relative; NULL when deferred */
 	enum dsvm_install_outcome outcome;
 	const char *reason; /* deferred: why; otherwise NULL */
+	const char *note;   /* what the step changed on the way (setuid bits stripped), or NULL */
 };
 
 typedef void (*dsvm_install_report_fn)(void *userdata, const struct dsvm_install_event *e);

@@ -35,20 +35,24 @@
  * The extraction runs on bytes whose digest is not known yet: a source serving other bytes than
  * the lock's (a hostile mirror) gets its archive parsed, with every check of extract.h, and
  * written into the staging tree until the mismatch shows, which then removes the tree. What bounds
- * that meanwhile is the size cap of the transfer, the budget given here (bytes and entries per
- * tree) and the decompressor's window as the stream declares it: pass a budget near what the
- * payloads need rather than extract.h's defaults of 64 GiB.
+ * that meanwhile is the size cap of the transfer, the unverified budget tied to the artifact
+ * (extract.h: DSVM_EXTRACT_UNVERIFIED_RATIO times its pinned size, at least 64 MiB; past it the
+ * extraction stops, the transfer runs to its end and, once the digest matched, the archive is
+ * extracted again from the verified cache file), the budget given here (bytes and entries per
+ * tree) and the decompressor's window as the stream declares it.
  *
  * Contract of a staging tree, for the caller that moves it into place:
  *  - item->staging_dir must not exist; its parent must, on the file system where the tree will be
  *    renamed to (a rename is atomic only within one file system).
  *  - On success it holds exactly the archive's entries, checked and written as extract.h says
- *    (no '..', no absolute names, no links out, no device nodes, no setuid or setgid bits, the
- *    budgets held), built from bytes whose SHA-256 matched item->fetch.sha256. Its own directory
+ *    (no '..', no absolute names, nothing written through a link, no device nodes, setuid and
+ *    setgid bits stripped unless allowed, the budgets held), built from bytes whose SHA-256 matched item->fetch.sha256. Its own directory
  *    is synced; the files in it are not (they are in the page cache): sync what you rename to a
  *    final path first, as the installer does with its staging trees.
  *  - On failure it does not exist (also when the failure was an earlier item's or a later one's:
  *    each item stands alone), and nothing of that item is at a final cache path.
+ *  - When setuid or setgid bits were stripped (extract.h), the file <staging_dir>.stripped
+ *    beside it says how many and the first entry's name ("N NAME\n"), for the caller's report.
  *  - It belongs to the caller from then on: prepare never touches it again, and a later call
  *    refuses an existing staging_dir with -EEXIST rather than replacing it.
  *  - Entries of one artifact only: a component with several archives gets one tree per archive,
@@ -71,6 +75,14 @@ struct dsvm_prepare_item {
 	 */
 	struct dsvm_fetch_item fetch;
 	const char *staging_dir; /* must not exist; its parent must */
+	/*
+	 * What the archive may expand to (the manifest's unpacked_size; 0: not stated, then
+	 * extract.h's default ratio to fetch.size), and whether it keeps setuid and setgid bits.
+	 * Bytes extracted before the digest is known stay within extract.h's unverified budget:
+	 * an archive that needs more is extracted again once its digest matched.
+	 */
+	uint64_t unpacked_size;
+	bool allow_setuid;
 };
 
 struct dsvm_prepare_stats {
@@ -82,6 +94,7 @@ struct dsvm_prepare_stats {
 	uint64_t bytes;	      /* compressed bytes of the items that ended verified */
 	uint64_t extracted;   /* file bytes written into the staging trees that were kept */
 	uint64_t entries;     /* archive entries in those trees */
+	uint64_t stripped;    /* entries whose setuid or setgid bits were stripped */
 };
 
 /*

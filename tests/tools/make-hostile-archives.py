@@ -91,14 +91,14 @@ def cpio(path, entries):
         f.write(out)
 
 
-def zero_bomb(path, size, chunk=64 << 20):
+def zero_bomb(path, size, name="zeros.bin", chunk=64 << 20):
     """A tar.xz holding one file of size zero bytes (size a multiple of chunk), ratio ~6,700:1.
 
     Made cheaply: xz compresses one chunk of zeros once (xz -0), and the archive is that
     stream repeated (a concatenation of xz streams is one valid .xz, xz(1) "--single-stream"),
     after a first stream that starts with the tar header.
     """
-    ti = tarfile.TarInfo("zeros.bin")
+    ti = tarfile.TarInfo(name)
     ti.size, ti.mode, ti.mtime = size, 0o644, 1700000000
     header = ti.tobuf(format=tarfile.GNU_FORMAT)
 
@@ -119,12 +119,14 @@ def main():
     ap.add_argument("--outside")
     ap.add_argument("--zero-bomb", metavar="MIB", type=int,
                     help="write only OUTDIR/zeros-MIB.tar.xz: MIB MiB of zeros (a multiple of 64)")
+    ap.add_argument("--bomb-name", default="zeros.bin",
+                    help="with --zero-bomb: the file's name (another name, other bytes)")
     ap.add_argument("outdir")
     args = ap.parse_args()
     if args.zero_bomb:
         os.makedirs(args.outdir, exist_ok=True)
         zero_bomb(os.path.join(args.outdir, "zeros-%d.tar.xz" % args.zero_bomb),
-                  args.zero_bomb << 20)
+                  args.zero_bomb << 20, args.bomb_name)
         return 0
     if not args.outside:
         ap.error("--outside is required")
