@@ -143,28 +143,53 @@ static bool is_silent_switch(const char *a)
 	return false;
 }
 
-/* Installer switches go to Start-Process as an array, which Windows PowerShell joins with
- * spaces unquoted: a switch with a space or a double quote would split or merge. */
-static int check_args(struct dsvm_ctx *ctx, const json_t *c, const char *name, const char *kind)
+/* An installer runs unattended only with a silent switch of its type among its args. */
+static bool has_silent_switch(const json_t *c)
 {
-	const json_t *args = json_object_get(c, "args"), *a;
-	bool silent = false;
+	const json_t *a;
 	size_t i;
 
-	json_array_foreach(args, i, a)
+	json_array_foreach(json_object_get(c, "args"), i, a)
+	{
+		if (json_is_string(a) && is_silent_switch(json_string_value(a)))
+			return true;
+	}
+	return false;
+}
+
+static bool is_installer(const char *kind)
+{
+	return strcmp(kind, "exe") == 0 || strcmp(kind, "msi") == 0;
+}
+
+/*
+ * Installer switches go to Start-Process as an array, which Windows PowerShell joins with
+ * spaces unquoted: a switch with a space or a double quote would split or merge. An installer
+ * the build runs needs a silent switch (else the build VM waits on a dialog); one only staged
+ * for first boot may lack it (its manifest says none is known), and then the first-boot task
+ * refuses to run it.
+ */
+static int check_args(struct dsvm_ctx *ctx, const json_t *c, const char *name, const char *kind,
+		      bool install)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(c, "args"), i, a)
 	{
 		const char *s = json_string_value(a);
 
 		if (!s || strpbrk(s, " \t\"") || !*s)
 			return dsvm_set_error(ctx, -EBADMSG,
 					      "component '%s': installer switch '%s' is empty or "
-					      "holds "
-					      "a space or a double quote, which Start-Process "
+					      "holds a space or a double quote, which "
+					      "Start-Process "
 					      "would split",
 					      name, s ? s : "(not a string)");
-		silent = silent || is_silent_switch(s);
 	}
-	if ((strcmp(kind, "exe") == 0 || strcmp(kind, "msi") == 0) && !silent)
+	if (!is_installer(kind) || has_silent_switch(c))
+		return 0;
+	if (install)
 		return dsvm_set_error(ctx, -EBADMSG,
 				      "component '%s' (%s) has no silent switch among its args "
 				      "(/S, "
@@ -172,6 +197,10 @@ static int check_args(struct dsvm_ctx *ctx, const json_t *c, const char *name, c
 				      "documented "
 				      "one to the manifest",
 				      name, kind);
+	dsvm_warn(ctx,
+		  "component '%s' (%s) has no silent switch: it is staged, and the first-boot "
+		  "task refuses to run it until the manifest gives one",
+		  name, kind);
 	return 0;
 }
 
@@ -239,6 +268,11 @@ static int put_authenticode(struct dsvm_ctx *ctx, FILE *f, const char *name, con
 	return r;
 }
 
+static bool artifact_awaits_seal(const json_t *a)
+{
+	return strcmp(str_field(a, "seal"), "awaiting") == 0;
+}
+
 static const char *path_basename(const char *p)
 {
 	const char *slash = strrchr(p, '/');
@@ -258,13 +292,22 @@ static int put_artifacts(struct dsvm_ctx *ctx, FILE *f, const char *name, const 
 		const char *url = str_field(a, "url"), *path = str_field(a, "path");
 		const char *file = *url ? path_basename(url) : path_basename(path);
 		const char *sha = str_field(a, "sha256");
+		bool sealed = !artifact_awaits_seal(a);
 
-		if (!is_sha256_hex(sha) || strcmp(str_field(a, "seal"), "awaiting") == 0)
+		/* A lock resolved with --allow-unsealed, for review: the script refuses the
+		 * artifact at run time, before downloading it. */
+		if (!sealed)
+			dsvm_warn(ctx,
+				  "component '%s': artifact '%s' awaits its seal; the generated "
+				  "step "
+				  "refuses it until 'dsvm-build seal' and a new resolve",
+				  name, file);
+		else if (!is_sha256_hex(sha))
 			return dsvm_set_error(ctx, -EBADMSG,
-					      "component '%s': artifact '%s' has no sealed sha256; "
-					      "nothing runs unverified: run 'dsvm-build seal' and "
-					      "resolve again",
-					      name, str_field(a, "name"));
+					      "component '%s': artifact '%s' has no sha256; "
+					      "nothing "
+					      "runs unverified",
+					      name, file);
 		if (json_is_string(json_object_get(a, "url")) && *url &&
 		    strncmp(url, "https://", 8) != 0)
 			return dsvm_set_error(ctx, -EBADMSG,
@@ -284,8 +327,9 @@ static int put_artifacts(struct dsvm_ctx *ctx, FILE *f, const char *name, const 
 		fputs("; Sha256 = ", f);
 		if ((r = put_quoted(ctx, f, name, sha)) < 0)
 			return r;
-		fprintf(f, "; Size = %lld; Authenticode = ",
-			(long long)json_integer_value(json_object_get(a, "size")));
+		fprintf(f, "; Size = %lld; Sealed = $%s; Authenticode = ",
+			(long long)json_integer_value(json_object_get(a, "size")),
+			sealed ? "true" : "false");
 		if ((r = put_authenticode(ctx, f, name, a)) < 0)
 			return r;
 		fputs(" }\n", f);
@@ -333,7 +377,7 @@ static int put_step(struct dsvm_ctx *ctx, FILE *f, const struct dsvm_lock *lock,
 
 	if ((r = dsvm_pwsh_get_step(lock, i, &s)) < 0)
 		return r;
-	if ((r = check_args(ctx, c, s.name, s.kind)) < 0)
+	if ((r = check_args(ctx, c, s.name, s.kind, strcmp(s.action, "install") == 0)) < 0)
 		return r;
 	if (strcmp(s.kind, "nvidia-redist") == 0) {
 		if (!*cuda)
@@ -367,6 +411,8 @@ static int put_step(struct dsvm_ctx *ctx, FILE *f, const struct dsvm_lock *lock,
 	fputs("        Destination = ", f);
 	if ((r = put_quoted(ctx, f, s.name, dest)) < 0)
 		return r;
+	fprintf(f, "\n        Unattended = $%s",
+		!is_installer(s.kind) || has_silent_switch(c) ? "true" : "false");
 	fputs("\n        Args = @(", f);
 	json_array_foreach(json_object_get(c, "args"), j, a)
 	{
@@ -614,7 +660,8 @@ static int stacks_json(const struct dsvm_lock *lock, json_t *root)
 			codes = json_array();
 			for (k = 0; k < s.n_valid_exit_codes; k++)
 				json_array_append_new(codes, json_integer(s.valid_exit_codes[k]));
-			if (set_new(o, "valid_exit_codes", codes) < 0 ||
+			if (set_new(o, "unattended", json_boolean(has_silent_switch(c))) < 0 ||
+			    set_new(o, "valid_exit_codes", codes) < 0 ||
 			    set_new(o, "reboot", json_boolean(s.may_reboot)) < 0 ||
 			    set_new(o, "payloads", payloads = json_array()) < 0)
 				return -ENOMEM;
@@ -622,9 +669,10 @@ static int stacks_json(const struct dsvm_lock *lock, json_t *root)
 			{
 				const char *url = str_field(a, "url");
 				json_int_t size = json_integer_value(json_object_get(a, "size"));
-				json_t *p = json_pack("{s:s, s:s, s:I, s:o}", "name",
+				json_t *p = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name",
 						      path_basename(url), "sha256",
 						      str_field(a, "sha256"), "size", size,
+						      "sealed", !artifact_awaits_seal(a),
 						      "authenticode", authenticode_json(a));
 
 				if (!p || json_array_append_new(payloads, p) < 0)

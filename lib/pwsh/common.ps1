@@ -18,6 +18,9 @@ function Protect-DsvmFolder {
 # is run, copied or expanded. A file that fails is never used.
 function Test-DsvmArtifact {
     param([string]$Path, [hashtable]$Artifact)
+    if (-not $Artifact.Sealed -or $Artifact.Sha256 -notmatch '^[0-9a-fA-F]{64}$') {
+        throw ("'{0}' has no sealed SHA-256 in the lock: run 'dsvm-build seal', commit the seal file, resolve and generate again; not running it" -f $Path)
+    }
     $item = Get-Item -LiteralPath $Path
     if ($Artifact.Size -gt 0 -and $item.Length -ne $Artifact.Size) {
         throw ("'{0}' is {1} bytes but the lock says {2}: truncated or another file; not running it" -f $Path, $item.Length, $Artifact.Size)

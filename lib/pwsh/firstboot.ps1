@@ -109,6 +109,9 @@ function Select-DsvmDriverKind {
 
 # Take a kind's driver packages off: every device of the kind's vendor, present or left from the
 # previous size, loses the driver package bound to it (pnputil removes and uninstalls it).
+# DEVPKEY_Device_DriverInfPath is the oem*.inf a device was installed from (windows-driver-docs
+# install/devpkey-device-driverinfpath.md); `pnputil /delete-driver` is DevCon dp_delete's
+# documented replacement (learn.microsoft.com .../devtest/devcon-dp-delete).
 function Remove-DsvmDriver {
     param($Table, [string]$Kind)
     $vendor = $Table.kinds.PSObject.Properties[$Kind].Value.vendor
@@ -134,8 +137,11 @@ function Install-DsvmDriver {
         throw ("the image stages no payload for driver kind '{0}'" -f $Kind)
     }
     foreach ($component in @($stack.Value)) {
+        if (-not $component.unattended) {
+            throw ("{0} has no known silent switch; install it by hand (the manifest gives none)" -f $component.name)
+        }
         foreach ($payload in @($component.payloads)) {
-            $artifact = @{ Name = $payload.name; Sha256 = $payload.sha256; Size = $payload.size; Authenticode = $null }
+            $artifact = @{ Name = $payload.name; Sha256 = $payload.sha256; Size = $payload.size; Sealed = $payload.sealed; Authenticode = $null }
             if ($null -ne $payload.authenticode) {
                 $artifact.Authenticode = @{ Subject = @($payload.authenticode.subject); Chain = @($payload.authenticode.chain); FileVersion = $payload.authenticode.file_version }
             }
@@ -227,7 +233,7 @@ try {
         $reboots++
         Save-DsvmState @{ fingerprint = $fingerprint; kind = $choice.Kind; result = 'converged'; attempts = 0; reboots = $reboots }
         Write-DsvmEvent ("{0} installed; restarting once in 60 seconds" -f $choice.Kind) 'Warning' 1002
-        & shutdown.exe /r /t 60 /c 'dsvm-firstboot: GPU driver changed' /d p:2:4
+        & shutdown.exe /r /t 60 /c 'dsvm-firstboot: GPU driver changed'
         exit 0
     }
     Save-DsvmState @{ fingerprint = $fingerprint; kind = $choice.Kind; result = 'converged'; attempts = 0; reboots = $reboots }

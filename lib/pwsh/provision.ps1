@@ -15,6 +15,9 @@ function Write-DsvmLog {
 # from UploadDir, where the template's file provisioner put them, and are verified the same way.
 function Get-DsvmArtifact {
     param([hashtable]$Artifact)
+    if (-not $Artifact.Sealed) {
+        throw ("'{0}' awaits its seal (the lock was resolved with --allow-unsealed): run 'dsvm-build seal', commit the seal file, resolve and generate again" -f $Artifact.Name)
+    }
     if ($Artifact.Url -eq '') {
         $path = Join-Path $UploadDir $Artifact.Name
         Test-DsvmArtifact -Path $path -Artifact $Artifact

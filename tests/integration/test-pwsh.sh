@@ -95,7 +95,9 @@ grep -q 'Test-DsvmSigner -Path $Path -Pin $Artifact.Authenticode' "$prov" ||
 	fail "the provisioning script does not check Authenticode pins"
 grep -q "Subject = @('CN=Example Vendor Inc', 'O=Example Vendor Inc', 'C=US')" "$prov" ||
 	fail "the fixture's signer pin is not in the provisioning data"
+n_mut=0
 mutant() { # NAME SED FILE MODE
+	n_mut=$((n_mut + 1))
 	sed "$2" "$3" >"$tmp/$1.ps1"
 	cmp -s "$3" "$tmp/$1.ps1" && fail "mutant $1 changed nothing"
 	$lint "$4" "$tmp/$1.ps1" >/dev/null && fail "mutant $1 passed the $4 check"
@@ -108,10 +110,14 @@ mutant no-hash 's/Get-FileHash -Algorithm SHA256/Get-Item/' "$prov" verify
 mutant not-silent "s/Args = @('\/VERYSILENT', /Args = @(/" "$prov" steps
 mutant no-3010 's/ValidExitCodes = @(0, 3010)/ValidExitCodes = @(0)/' "$prov" steps
 mutant unsealed "0,/Sha256 = '[0-9a-f]*'/s//Sha256 = ''/" "$prov" steps
+mutant seal-unchecked 's/if (-not $Artifact.Sealed -or /if (/' "$prov" verify
+mutant unattended-unmarked 's/Unattended = $false/Unattended = $true/' "$tmp/golden/windows-server-2022/scripts/dsvm-provision.ps1" steps
 
 # The generator itself refuses what the scripts could not do safely.
 base=tests/golden/windows-server-2022/all-kinds.lock.json
+n_lock=0
 refuse() { # NAME JQ-FILTER MESSAGE
+	n_lock=$((n_lock + 1))
 	jq "$2" "$base" >"$tmp/$1.lock.json"
 	rc=0
 	"$gen" "$tmp/$1.lock.json" manifests/hardware "$tmp/$1.out" >/dev/null 2>"$tmp/$1.err" || rc=$?
@@ -119,13 +125,19 @@ refuse() { # NAME JQ-FILTER MESSAGE
 	grep -q "$3" "$tmp/$1.err" || fail "lock mutant $1: '$(cat "$tmp/$1.err")' lacks '$3'"
 	[ ! -e "$tmp/$1.out" ] || fail "lock mutant $1 left output behind"
 }
-refuse no-silent '(.components[] | select(.kind == "exe") | .args) |= map(select(. != "/VERYSILENT" and . != "/S"))' 'no silent switch'
+refuse no-silent '(.components[] | select(.kind == "exe" and .action == "install") | .args) |= map(select(. != "/VERYSILENT" and . != "/S"))' 'no silent switch'
 refuse space-arg '(.components[] | select(.name == "vscode") | .args) += ["/DIR=C:\\Program Files\\x"]' 'would split'
 refuse quote-inject '(.components[] | select(.name == "vscode") | .args) += ["/X='"'"'; Remove-Item C:\\"]' 'would split'
-refuse unsealed '(.components[] | select(.name == "vscode") | .artifacts[0]) |= (del(.sha256) + {seal: "awaiting"})' "dsvm-build seal"
+# A lock resolved with --allow-unsealed gives scripts (for review) that refuse the artifact.
+jq '(.components[] | select(.name == "vscode") | .artifacts[0]) |= (del(.sha256) + {seal: "awaiting"})' "$base" >"$tmp/awaiting.lock.json"
+"$gen" "$tmp/awaiting.lock.json" manifests/hardware "$tmp/awaiting.out" >/dev/null || fail "an unsealed lock gave no scripts"
+grep -q "Name = 'VSCodeSetup-x64-1.105.1.exe'; Url = '[^']*'; Sha256 = ''; Size = 0; Sealed = \$false" "$tmp/awaiting.out/scripts/dsvm-provision.ps1" ||
+	fail "the artifact awaiting its seal is not marked Sealed = \$false"
+$lint steps "$tmp/awaiting.out/scripts/dsvm-provision.ps1" || fail "an unsealed step failed the step check"
 refuse http '(.components[] | select(.name == "vscode") | .artifacts[0].url) = "http://example.com/x.exe"' 'not https'
 refuse no-silent-kind '(.components[] | select(.name == "vscode") | .kind) = "deb"' 'no silent install'
 refuse non-ascii '(.components[] | select(.name == "vscode") | .args) += ["/X=caf\u00e9"]' 'printable ASCII'
+n_lock=$((n_lock + 1))
 jq '.platform = "linux"' "$base" >"$tmp/linux.lock.json"
 "$gen" "$tmp/linux.lock.json" manifests/hardware "$tmp/linux.out" >/dev/null 2>&1 &&
 	fail "a Linux lock got PowerShell scripts"
@@ -202,4 +214,4 @@ for t in $(grep -l 'dsvm-provision.ps1' packer/*/*.pkr.hcl 2>/dev/null || true);
 	n_templates=$((n_templates + 1))
 done
 
-echo "pwsh: $golden golden files, $n_syntax scripts parse clean, $n_broken/$n_broken broken and $n_ps7/$n_ps7 PowerShell 7 fixtures rejected, 7/7 script and 7/7 lock mutants caught, $n_cases + $n_detect decision cases agree with C, $n_templates Windows templates under packer/ checked"
+echo "pwsh: $golden golden files, $n_syntax scripts parse clean, $n_broken/$n_broken broken and $n_ps7/$n_ps7 PowerShell 7 fixtures rejected, $n_mut/$n_mut script and $n_lock/$n_lock lock mutants caught, $n_cases + $n_detect decision cases agree with C, $n_templates Windows templates under packer/ checked"

@@ -2,7 +2,10 @@
 /*
  * pwsh-gen LOCK CATALOG_DIR OUT_DIR: write the Windows scripts of a lock (dsvm_pwsh_write) and
  * print the provisioning steps, one a line: "order name kind action may_reboot codes,...".
- * For test-pwsh.sh; `dsvm-build packer` writes the same files for a template.
+ * For test-pwsh.sh; `dsvm-build packer` writes the same files for a template. The lock is read
+ * as JSON without dsvm_lock_load()'s checks, which refuse a lock resolved with --allow-unsealed:
+ * templates are generated from such locks for review, and the scripts must refuse what awaits a
+ * seal themselves.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include "dsvm/catalog.h"
 #include "dsvm/lock.h"
 #include "dsvm/pwsh.h"
+#include "lock-internal.h"
 
 int main(int argc, char **argv)
 {
@@ -22,7 +26,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pwsh-gen LOCK CATALOG_DIR OUT_DIR\n");
 		return 64;
 	}
-	r = dsvm_lock_load(ctx, argv[1], &lock);
+	json_error_t jerr;
+	json_t *json = json_load_file(argv[1], 0, &jerr);
+
+	if (!json) {
+		fprintf(stderr, "pwsh-gen: %s:%d: %s\n", argv[1], jerr.line, jerr.text);
+		dsvm_ctx_free(ctx);
+		return 65;
+	}
+	r = dsvm_lock_new_from_json(json, &lock);
+	json_decref(json);
+	if (r < 0)
+		dsvm_set_error(ctx, r, "cannot wrap '%s'", argv[1]);
 	if (r == 0)
 		r = dsvm_catalog_load(ctx, argv[2], &cat);
 	if (r == 0)

@@ -181,7 +181,7 @@ def check_verify(path):
                 last = m.end()
     if "function Test-DsvmArtifact" in code:
         body = [b for n, _, b in scopes(code) if n == "Test-DsvmArtifact"][0]
-        for need in ("Get-FileHash", "Test-DsvmSigner"):
+        for need in ("Get-FileHash", "Test-DsvmSigner", "$Artifact.Sealed"):
             if need not in body:
                 finding(path, 1, "Test-DsvmArtifact does not call %s" % need)
 
@@ -207,15 +207,24 @@ def check_steps(path):
         offset += st.count("\n") + 1
         args = re.findall(r"'((?:[^']|'')*)'", field("Args") or "")
         codes = [int(c) for c in re.findall(r"-?\d+", field("ValidExitCodes") or "")]
+        unattended = field("Unattended")
         if kind in ("'exe'", "'msi'") and not SILENT.intersection(args):
-            finding(path, line, "step %s (%s) installs without a silent switch: %s" % (name, kind, args))
+            if action == "'install'":
+                finding(path, line, "step %s (%s) installs without a silent switch: %s" % (name, kind, args))
+            elif unattended != "$false":
+                finding(path, line, "staged step %s (%s) has no silent switch but is not marked Unattended = $false" % (name, kind))
+        elif unattended != "$true":
+            finding(path, line, "step %s is not marked Unattended = $true" % name)
         if 0 not in codes:
             finding(path, line, "step %s does not accept exit code 0" % name)
         if kind == "'msi'" and action == "'install'" and 3010 not in codes:
             finding(path, line, "msi step %s does not pass 3010 (reboot required) on" % name)
-        arts = re.findall(r"@\{ Name = .*?; Sha256 = '([^']*)'", st)
-        if not arts or any(not re.fullmatch(r"[0-9a-f]{64}", a) for a in arts):
-            finding(path, line, "step %s has an artifact without a sealed sha256" % name)
+        arts = re.findall(r"@\{ Name = .*?; Sha256 = '([^']*)'; Size = \d+; Sealed = \$(true|false)", st)
+        if not arts:
+            finding(path, line, "step %s has no artifact with Sha256, Size and Sealed" % name)
+        for sha, sealed in arts:
+            if sealed == "true" and not re.fullmatch(r"[0-9a-f]{64}", sha):
+                finding(path, line, "step %s has a sealed artifact without a 64-hex sha256" % name)
     return len(steps)
 
 
