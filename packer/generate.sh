@@ -5,7 +5,7 @@
 # what `packer init` and `packer build` of a current Packer take), with the payload the templates
 # upload laid out beside them (ignored by git). LEGACY_DIR (default tests/fixtures/packer/1.6.6/)
 # gets the same templates for Debian 12's packer 1.6.6, which tests/integration/test-packer.sh
-# validates; only the templates and the step script are kept there. The hand-written scripts
+# validates; only the templates are kept there. The hand-written scripts
 # under packer/scripts/ are read, never written. Targets: Ubuntu, a universal image and one
 # image per driver family a GPU size picks (A100: nvidia-open; MI300X: ROCm) and the GRID kind;
 # Windows, a universal image.
@@ -29,10 +29,7 @@ for edition in manifests/editions/*.yaml; do
 		--out "$tmp/$name" 2>/dev/null
 	rm -rf "${legacy:?}/$name"
 	mkdir -p "$legacy/$name"
+	# The step script does not depend on the dialect: packer/<edition>/ holds its golden.
 	cp "$tmp/$name"/*.pkr.hcl "$legacy/$name/"
-	if [ -e "$tmp/$name/scripts/dsvm-ubuntu.sh" ]; then
-		mkdir -p "$legacy/$name/scripts"
-		cp "$tmp/$name/scripts/dsvm-ubuntu.sh" "$legacy/$name/scripts/"
-	fi
 	rm -rf "$tmp"
 done

@@ -21,9 +21,9 @@ DSVM_BUILD=$build sh "$top/packer/generate.sh" "$work/modern" "$work/legacy" 2>"
 	{ echo "FAIL: packer/generate.sh: $(cat "$work/gen.err")"; exit 1; }
 
 # Golden: the generated templates and step scripts equal the committed ones, file for file.
-golden() { # GENERATED COMMITTED
-	(cd "$1" && find . -path ./payload -prune -o -type f \( -name '*.pkr.hcl' -o -name 'dsvm-ubuntu.sh' \) -print | sort) >"$work/gen.list"
-	(cd "$2" && find . -type f \( -name '*.pkr.hcl' -o -name 'dsvm-ubuntu.sh' \) -print | sort) >"$work/com.list"
+golden() { # GENERATED COMMITTED NAME-PATTERN
+	(cd "$1" && find . -path ./payload -prune -o -type f -name "$3" -print | sort) >"$work/gen.list"
+	(cd "$2" && find . -type f -name "$3" -print | sort) >"$work/com.list"
 	cmp -s "$work/gen.list" "$work/com.list" || return 1
 	while read -r f; do cmp -s "$1/$f" "$2/$f" || return 1; done <"$work/gen.list"
 }
@@ -31,8 +31,9 @@ editions=0
 for dir in "$work/modern"/*/; do
 	name=$(basename "$dir")
 	editions=$((editions + 1))
-	check "golden >= 1.7: $name equals packer/$name (make packer; review the diff)" golden "$dir" "$top/packer/$name"
-	check "golden 1.6.6: $name equals tests/fixtures/packer/1.6.6/$name" golden "$work/legacy/$name" "$top/tests/fixtures/packer/1.6.6/$name"
+	check "golden >= 1.7: $name equals packer/$name (make packer; review the diff)" golden "$dir" "$top/packer/$name" '*.pkr.hcl'
+	check "golden step script: $name" golden "$dir" "$top/packer/$name" 'dsvm-ubuntu.sh'
+	check "golden 1.6.6: $name equals tests/fixtures/packer/1.6.6/$name" golden "$work/legacy/$name" "$top/tests/fixtures/packer/1.6.6/$name" '*.pkr.hcl'
 	check "packer fmt -check: packer/$name" packer fmt -check "$dir"
 	check "the >= 1.7 dialect has required_plugins for the Azure plugin" \
 		grep -q 'source  = "github.com/hashicorp/azure"' "$dir/packer_config.pkr.hcl"
