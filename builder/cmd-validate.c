@@ -36,7 +36,15 @@ static int check_edition(struct dsvm_ctx *ctx, const char *path, struct dsvm_man
 
 		dsvm_target_init(&t, dsvm_manifest_get_os(m), dsvm_manifest_get_arch(m));
 		t.driver_kind = dsvm_manifest_get_driver_kind(m, i);
-		r = dsvm_resolve(ctx, m, cat, &t, 0, &lock);
+		/* Validation is of the manifests: an artifact awaiting its seal is said, not fatal. */
+		r = dsvm_resolve(ctx, m, cat, &t, DSVM_RESOLVE_ALLOW_UNSEALED, &lock);
+		if (r >= 0 && dsvm_lock_count_unsealed(lock))
+			fprintf(stderr,
+				"dsvm-build validate: %s: %zu artifact(s) of driver kind %s are "
+				"pinned "
+				"by their signer and await 'dsvm-build seal %s'\n",
+				path, dsvm_lock_count_unsealed(lock),
+				dsvm_driver_kind_to_string(t.driver_kind), path);
 		dsvm_lock_free(lock);
 	}
 	dsvm_catalog_free(cat);

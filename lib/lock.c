@@ -219,6 +219,23 @@ int dsvm_lock_load(struct dsvm_ctx *ctx, const char *path, struct dsvm_lock **re
 	return r;
 }
 
+size_t dsvm_lock_count_unsealed(const struct dsvm_lock *lock)
+{
+	size_t n = 0, i, j;
+	json_t *c, *a;
+
+	json_array_foreach(json_object_get(lock->json, "components"), i, c)
+	{
+		json_array_foreach(json_object_get(c, "artifacts"), j, a)
+		{
+			const char *seal = json_string_value(json_object_get(a, "seal"));
+
+			n += seal && streq(seal, "awaiting");
+		}
+	}
+	return n;
+}
+
 size_t dsvm_lock_count_components(const struct dsvm_lock *lock)
 {
 	return json_array_size(json_object_get(lock->json, "components"));
