@@ -33,13 +33,15 @@ static json_t *gpu_json(const struct dsvm_gpu *g, const struct dsvm_catalog *cat
 {
 	_cleanup_json_ json_t *o = json_object();
 	struct dsvm_gpu_class gc = { 0 };
-	const struct dsvm_gpu_info *info = NULL;
+	const struct dsvm_gpu_info *info = NULL, *curated = NULL;
 	char class_code[8];
 
 	if (!o)
 		return NULL;
-	if (cat && dsvm_catalog_classify_gpu(cat, g->vendor_id, g->device_id, &gc) == 0)
+	if (cat && dsvm_catalog_classify_gpu(cat, g->vendor_id, g->device_id, &gc) == 0) {
 		info = gc.info;
+		curated = gc.catalogued ? info : NULL;
+	}
 	snprintf(class_code, sizeof(class_code), "%06x", g->class_code & 0xffffff);
 	/*
 	 * model and compute_capability come from gpus.yaml only (null for a device only the
@@ -51,10 +53,10 @@ static json_t *gpu_json(const struct dsvm_gpu *g, const struct dsvm_catalog *cat
 	    !set(o, "subsystem_vendor_id", hex4(g->subsystem_vendor_id)) ||
 	    !set(o, "subsystem_device_id", hex4(g->subsystem_device_id)) ||
 	    !set(o, "class", json_string(class_code)) ||
-	    !set(o, "model", str_or_null(gc.catalogued ? info->model : NULL)) ||
+	    !set(o, "model", str_or_null(curated ? curated->model : NULL)) ||
 	    !set(o, "architecture", str_or_null(info ? info->architecture : NULL)) ||
 	    !set(o, "compute_capability",
-		 str_or_null(gc.catalogued ? info->compute_capability : NULL)) ||
+		 str_or_null(curated ? curated->compute_capability : NULL)) ||
 	    !set(o, "table_name", str_or_null(gc.name)) ||
 	    !set(o, "catalogued", json_boolean(gc.catalogued)))
 		return NULL;
