@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 #include <lzma.h>
 
@@ -14,6 +15,54 @@
 
 /* The .xz Stream Header's Header Magic Bytes (.xz file format 1.1.0, section 2.1.1.1). */
 static const unsigned char xz_magic[6] = { 0xfd, '7', 'z', 'X', 'Z', 0x00 };
+
+/*
+ * Large buffers (a block's input and output, the dictionary) are mapped and unmapped, never
+ * kept by malloc: glibc raises its mmap threshold after each large free, and then serves the
+ * next blocks from heaps that stay resident, per thread, after the stream is done.
+ */
+#define MAP_THRESHOLD (256u << 10)
+#define HEADER 16 /* keeps malloc's alignment */
+
+static void *xz_alloc(void *opaque, size_t nmemb, size_t size)
+{
+	size_t total;
+	unsigned char *p;
+
+	(void)opaque;
+	if (__builtin_mul_overflow(nmemb, size, &total) ||
+	    __builtin_add_overflow(total, HEADER, &total))
+		return NULL;
+	if (total < MAP_THRESHOLD) {
+		p = malloc(total);
+	} else {
+		p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			p = NULL;
+	}
+	if (!p)
+		return NULL;
+	memcpy(p, &total, sizeof(total));
+	return p + HEADER;
+}
+
+static void xz_free(void *opaque, void *ptr)
+{
+	unsigned char *p = ptr;
+	size_t total;
+
+	(void)opaque;
+	if (!p)
+		return;
+	p -= HEADER;
+	memcpy(&total, p, sizeof(total));
+	if (total < MAP_THRESHOLD)
+		free(p);
+	else
+		munmap(p, total);
+}
+
+static const lzma_allocator allocator = { .alloc = xz_alloc, .free = xz_free };
 
 /* Taken by the stream that decodes with threads; the others decode in their own thread. */
 static atomic_bool threading_taken;
@@ -53,6 +102,7 @@ struct xz_reader *xz_reader_new(dsvm_extract_read_fn read_fn, void *userdata)
 	xr->read_fn = read_fn;
 	xr->userdata = userdata;
 	xr->strm = (lzma_stream)LZMA_STREAM_INIT;
+	xr->strm.allocator = &allocator;
 	return xr;
 }
 

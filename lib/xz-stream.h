@@ -27,8 +27,13 @@
 
 #include "dsvm/extract.h"
 
-/* The threading budget of the whole process: two blocks of xz -6 (24 MiB each) do not fit. */
-#define XZ_THREADING_MEMLIMIT (UINT64_C(48) << 20)
+/*
+ * The threading budget of the whole process, as liblzma counts it (a block's input, output and
+ * dictionary). Two blocks of xz -3..-5 under -T (12 MiB, dictionary 4 MiB: about 20 MiB each)
+ * decode at once; one block of xz -6 (24 MiB) at a time. Measured with the pipeline's two items
+ * in flight, it keeps the whole process near 61 MiB (bench/bench-pipeline-xz.sh; target 64).
+ */
+#define XZ_THREADING_MEMLIMIT (UINT64_C(40) << 20)
 
 struct xz_reader;
 
