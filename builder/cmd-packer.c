@@ -66,6 +66,9 @@ static void help(void)
 	       "are\n"
 	       "                           copied into payload/cache (none by default)\n"
 	       "      --catalog DIR        hardware catalog (default: ../hardware beside EDITION)\n"
+	       "      --allow-unsealed     Windows: resolve signer-pinned artifacts the seal file\n"
+	       "                           lacks (the generated steps refuse them before\n"
+	       "                           downloading; seal them for a build that works)\n"
 	       "  -v, --verbose            log each decision\n\n"
 	       "Example:\n"
 	       "  dsvm-build packer manifests/editions/ubuntu-22.04.yaml universal \\\n"
@@ -91,7 +94,7 @@ struct packer_args {
 	const char *catalog;
 	const char *targets[MAX_TARGETS];
 	size_t n_targets;
-	bool verbose;
+	bool allow_unsealed, verbose;
 };
 
 static int parse_args(int argc, char **argv, struct packer_args *a)
@@ -102,6 +105,7 @@ static int parse_args(int argc, char **argv, struct packer_args *a)
 		OPT_UNIT,
 		OPT_SEED,
 		OPT_CATALOG,
+		OPT_UNSEALED,
 	};
 	static const struct option options[] = {
 		{ "out", required_argument, NULL, 'o' },
@@ -110,6 +114,7 @@ static int parse_args(int argc, char **argv, struct packer_args *a)
 		{ "unit", required_argument, NULL, OPT_UNIT },
 		{ "cache-seed", required_argument, NULL, OPT_SEED },
 		{ "catalog", required_argument, NULL, OPT_CATALOG },
+		{ "allow-unsealed", no_argument, NULL, OPT_UNSEALED },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -135,6 +140,9 @@ static int parse_args(int argc, char **argv, struct packer_args *a)
 			break;
 		case OPT_CATALOG:
 			a->catalog = optarg;
+			break;
+		case OPT_UNSEALED:
+			a->allow_unsealed = true;
 			break;
 		case 'v':
 			a->verbose = true;
@@ -565,8 +573,17 @@ static int generate(struct dsvm_ctx *ctx, const struct packer_args *a, const cha
 			targets[i].src.lock = NULL;
 		sources[i] = targets[i].src;
 		/* --gpu auto is decided on the build VM: size its disk for every kind staged. */
-		r = target_args_resolve(ctx, targets[i].ta.gpu ? &sizing : &targets[i].ta,
-					edition_rel, DSVM_RESOLVE_ALL_DRIVER_KINDS, &t, &locks[i]);
+		r = target_args_resolve(
+			ctx, targets[i].ta.gpu ? &sizing : &targets[i].ta, edition_rel,
+			DSVM_RESOLVE_ALL_DRIVER_KINDS |
+				(a->allow_unsealed ? DSVM_RESOLVE_ALLOW_UNSEALED : 0),
+			&t, &locks[i]);
+		if (r == 0 && dsvm_lock_count_unsealed(locks[i]) > 0)
+			fprintf(stderr,
+				"dsvm-build packer: warning: target '%s' has %zu unsealed "
+				"artifacts: "
+				"the build refuses them; run 'dsvm-build seal' and regenerate\n",
+				a->targets[i], dsvm_lock_count_unsealed(locks[i]));
 		if (r == 0 && targets[i].src.lock) {
 			if (mkdir_parents("locks", 0755) < 0)
 				r = dsvm_set_error(ctx, -EROFS, "cannot create '%s/locks': %m",

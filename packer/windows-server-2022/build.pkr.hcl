@@ -59,9 +59,9 @@ build {
     inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-configure-conda'; exit $LASTEXITCODE"]
   }
 
-  # 8. cuda-toolkit-12-8-windows (nvidia-redist, install)
+  # 8. cuda-toolkit-12-8-windows-nodriver (nvidia-redist, install)
   provisioner "powershell" {
-    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'cuda-toolkit-12-8-windows'; exit $LASTEXITCODE"]
+    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'cuda-toolkit-12-8-windows-nodriver'; exit $LASTEXITCODE"]
   }
 
   # 9. cudnn-9-windows (nvidia-redist, install)
@@ -72,6 +72,26 @@ build {
   # 10. windows-configure-cuda (powershell, install)
   provisioner "powershell" {
     inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-configure-cuda'; exit $LASTEXITCODE"]
+  }
+
+  # 11. windows-nvidia-datacenter-580 (exe, stage)
+  provisioner "powershell" {
+    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-nvidia-datacenter-580'; exit $LASTEXITCODE"]
+  }
+
+  # 12. windows-nvidia-grid-595 (exe, stage)
+  provisioner "powershell" {
+    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-nvidia-grid-595'; exit $LASTEXITCODE"]
+  }
+
+  # 13. windows-nvidia-grid-570 (exe, stage)
+  provisioner "powershell" {
+    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-nvidia-grid-570'; exit $LASTEXITCODE"]
+  }
+
+  # 14. windows-amd-radeon-pro (exe, stage)
+  provisioner "powershell" {
+    inline = ["powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File 'C:\\Windows\\Temp\\dsvm\\dsvm-provision.ps1' -Step 'windows-amd-radeon-pro'; exit $LASTEXITCODE"]
   }
 
   # The first-boot task: every VM made from the image reconciles its drivers.

@@ -48,7 +48,7 @@ for edition in "$top"/manifests/editions/*.yaml; do
 	name=$(basename "$edition" .yaml)
 	tdir=$work/v/$name
 	case $name in
-	windows-*) targets=universal ;;
+	windows-*) targets="universal --allow-unsealed" ;;
 	*) targets="universal Standard_NC24ads_A100_v4 nvidia-grid Standard_ND96isr_MI300X_v5" ;;
 	esac
 	# shellcheck disable=SC2086
