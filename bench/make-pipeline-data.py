@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Generate the pipeline benchmark's artifacts (bench/bench-pipeline.sh), standard library only.
 
-Usage: make-pipeline-data.py --mb MB OUTDIR
+Usage: make-pipeline-data.py [--set mixed|xz-dominant] --mb MB OUTDIR
 
 Writes about MB megabytes of compressed archives into OUTDIR/files/ and one line per archive to
 OUTDIR/artifacts.txt: "name sha256 size raw_size entries". Shaped like driver and CUDA payloads:
@@ -11,6 +11,9 @@ parallel) and tar.zst; each a tree of many files of mixed sizes: copies of this 
 /usr/lib files (real binaries, scripts, data), generated text, and generated binary blobs that
 are half incompressible, with relative symlinks beside the shared libraries. The file choice is
 seeded, so a rerun on the same machine gives the same archives.
+
+--set xz-dominant makes the shape of the largest real payloads (cuBLAS, cuDNN: one tar.xz of
+hundreds of MB): one multi-block tar.xz of 90% of the bytes, then three small tar.zst.
 """
 
 import argparse
@@ -22,7 +25,12 @@ import subprocess
 import sys
 import tarfile
 
-SHARES = (0.28, 0.22, 0.16, 0.14, 0.11, 0.09)
+# Per set: (share of the compressed bytes, kind) of each archive, largest first.
+SETS = {
+    "mixed": [(s, "xz" if i % 2 == 0 else "zst")
+              for i, s in enumerate((0.28, 0.22, 0.16, 0.14, 0.11, 0.09))],
+    "xz-dominant": [(0.90, "xz"), (0.04, "zst"), (0.03, "zst"), (0.03, "zst")],
+}
 # Raw bytes per compressed byte, first guess; corrected after each archive of a kind.
 RATIO = {"xz": 3.0, "zst": 2.8}
 COMPRESSOR = {
@@ -159,6 +167,7 @@ def build(path, kind, top, raw_budget, pool, rnd, words):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=300)
+    ap.add_argument("--set", choices=sorted(SETS), default="mixed")
     ap.add_argument("outdir")
     args = ap.parse_args()
     files = os.path.join(args.outdir, "files")
@@ -168,8 +177,7 @@ def main():
     words = corpus(rnd, 8 << 20)
     ratio = dict(RATIO)
     lines = []
-    for i, share in enumerate(SHARES):
-        kind = "xz" if i % 2 == 0 else "zst"
+    for i, (share, kind) in enumerate(SETS[args.set]):
         name = "pkg-%02d.tar.%s" % (i + 1, kind)
         path = os.path.join(files, name)
         target = share * args.mb * 1e6

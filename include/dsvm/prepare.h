@@ -30,7 +30,9 @@
  *    source tried again in order (resuming the .part), then extracted from the cache as above.
  *
  * Memory stays flat whatever the artifact sizes: per item in flight, two 2 MiB buffers, the
- * decompressor's window (8 MiB for xz's default preset) and libarchive's blocks.
+ * decompressor's window (8 MiB for xz's default preset) and libarchive's blocks; and for one
+ * multi-block .xz at a time in the process, decoded on several cores, the blocks in flight
+ * within 40 MiB (lib/xz-stream.h; the other .xz decode in one thread each meanwhile).
  *
  * The extraction runs on bytes whose digest is not known yet: a source serving other bytes than
  * the lock's (a hostile mirror) gets its archive parsed, with every check of extract.h, and
