@@ -634,7 +634,7 @@ static int stacks_json(const struct dsvm_lock *lock, json_t *root)
 			return -ENOMEM;
 		json_array_foreach(json_object_get(st, "components"), j, sc)
 		{
-			const json_t *c = find_component(lock, str_field(sc, "name")), *a;
+			const json_t *c = find_component(lock, str_field(sc, "name")), *a, *args;
 			struct dsvm_pwsh_step s = { 0 };
 			json_t *o, *payloads, *codes;
 			size_t k;
@@ -642,9 +642,10 @@ static int stacks_json(const struct dsvm_lock *lock, json_t *root)
 			if (!c || (strcmp(str_field(c, "kind"), "exe") != 0 &&
 				   strcmp(str_field(c, "kind"), "msi") != 0))
 				continue;
-			o = json_pack("{s:s, s:s, s:O}", "name", str_field(c, "name"), "kind",
+			args = json_object_get(c, "args");
+			o = json_pack("{s:s, s:s, s:o}", "name", str_field(c, "name"), "kind",
 				      str_field(c, "kind"), "args",
-				      json_object_get(c, "args") ?: json_array());
+				      json_is_array(args) ? json_deep_copy(args) : json_array());
 			if (!o || json_array_append_new(list, o) < 0)
 				return -ENOMEM;
 			{
