@@ -217,6 +217,38 @@ static void test_floating_versions(void **state)
 	dsvm_ctx_free(ctx);
 }
 
+/* The names the lock records: relative to the repository, whatever path reached the file. */
+static void test_repo_paths(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+	struct dsvm_manifest *m = NULL;
+	char *root = realpath(GOOD, NULL), *out = NULL, via[4096], inside[4096];
+
+	(void)state;
+	assert_non_null(root);
+	/* The edition reached through a detour with '..' is still named the same. */
+	snprintf(via, sizeof(via), "%s/components/../editions/mini.yaml", GOOD);
+	assert_ok(ctx, dsvm_manifest_load(ctx, via, &m));
+	assert_string_equal(manifest_doc_repo_path(m, m->edition_doc), "good/editions/mini.yaml");
+	assert_true(m->n_docs > 0);
+	assert_null(strstr(manifest_doc_repo_path(m, m->docs[0]), ".."));
+	assert_string_equal(manifest_doc_repo_path(m, m->docs[0]), "good/components/drivers.yaml");
+	dsvm_manifest_free(m);
+
+	snprintf(inside, sizeof(inside), "%s/components/../editions/mini.yaml", root);
+	assert_int_equal(manifest_repo_path(root, inside, &out), 0);
+	assert_string_equal(out, "editions/mini.yaml");
+	free(out);
+	out = NULL;
+	assert_int_equal(manifest_repo_path(root, "/etc/passwd", &out), -EXDEV);
+	assert_int_equal(manifest_repo_path(NULL, inside, &out), -ENOENT);
+	assert_int_equal(manifest_repo_path("/", "/etc/passwd", &out), 0);
+	assert_string_equal(out, "etc/passwd");
+	free(out);
+	free(root);
+	dsvm_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_validate_file_kinds),
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_floating_versions),
+		cmocka_unit_test(test_repo_paths),
 	};
 
 	return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
