@@ -316,6 +316,9 @@ static void test_detect_fabric(void **state)
 	pci_dev("0011:00:00.0", "0x10de\n", "0x22a3\n", "0x068000\n"); /* H100 NVSwitch */
 	pci_dev("0012:00:00.0", "0x10de\n", "0x22a3\n", "0x068000\n");
 	pci_dev("0013:00:00.0", "0x8086\n", "0x1234\n", "0x068000\n"); /* not NVIDIA */
+	/* IBM's NVLink NPU bridge (1014:04ea, class 0x0680: NVIDIA's ibmnpu_export.h): neither a
+	 * GPU nor an NVSwitch. */
+	pci_dev("0014:00:00.0", "0x1014\n", "0x04ea\n", "0x068000\n");
 	pci_dev("0101:00:00.0", "0x15b3\n", "0x101e\n", "0x020700\n"); /* IB VF */
 	pci_dev("0102:00:00.0", "0x15b3\n", "0x1016\n", "0x020000\n"); /* Ethernet VF */
 	tmpdir_puts("/sys/class/infiniband/mlx5_0/ports/1/link_layer", "Ethernet\n");
