@@ -206,9 +206,10 @@ try {
     $attempts = 0
     if ($null -ne $previous) {
         $current = $previous.kind
-        $reboots = [int]$previous.reboots
+        # Attempts and the one reboot count per hardware: a resize starts both afresh.
         if ($previous.fingerprint -eq $fingerprint) {
             $attempts = [int]$previous.attempts
+            $reboots = [int]$previous.reboots
             if ($previous.result -eq 'converged') {
                 exit 0
             }
