@@ -793,6 +793,27 @@ def make_files(www):
 
 # --- Artifacts: build, check, swap in -----------------------------------------------------------
 
+WINDOWS_EXES = ("good.exe", "good-again.exe", "newer.exe", "impostor.exe", "stray.exe",
+                "unsigned.exe", "tampered.exe")
+SIGNED_EXES_SCRIPT = os.path.join(TOP, "tests/tools/make-signed-exes.sh")
+
+
+def make_windows(scratch, www, keys):
+    """Signed Windows test installers for the signer pins (manifests/SCHEMA.md), made by
+    tests/tools/make-signed-exes.sh with a test CA created now, when mingw-w64 and osslsigncode
+    are installed (make deps): www/windows/*.exe and keys/windows-test-root.pem. The CA's keys
+    stay in the scratch tree and are deleted with it."""
+    tools = ("x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-windres", "osslsigncode", "openssl")
+    if not all(shutil.which(t) for t in tools):
+        return
+    work = os.path.join(scratch, "windows")
+    run(["sh", SIGNED_EXES_SCRIPT, work])
+    os.makedirs(os.path.join(www, "windows"))
+    for name in WINDOWS_EXES:
+        shutil.copyfile(os.path.join(work, name), os.path.join(www, "windows", name))
+    shutil.copyfile(os.path.join(work, "root.pem"), os.path.join(keys, "windows-test-root.pem"))
+
+
 def build_artifacts(out, apt_script):
     """Build DIR/www from nothing in a scratch tree, then swap it in whole."""
     scratch = tempfile.mkdtemp(prefix=".build-", dir=out)
@@ -809,6 +830,7 @@ def build_artifacts(out, apt_script):
         keys = os.path.join(out, "keys")
         os.makedirs(repo)
         os.makedirs(keys, exist_ok=True)
+        make_windows(scratch, www, keys)
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
         run(["sh", apt_script, repo, keys] + debs, env=env)
         check_apt_repo(repo, debs)
@@ -1265,7 +1287,8 @@ def main():
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp_path = os.path.join(out, ".stamp")
         stamp = json.dumps({"generator": sha256_file(os.path.abspath(__file__)),
-                            "apt_repo_script": sha256_file(args.apt_repo_script)},
+                            "apt_repo_script": sha256_file(args.apt_repo_script),
+                            "signed_exes": sha256_file(SIGNED_EXES_SCRIPT)},
                            sort_keys=True) + "\n"
         try:
             with open(stamp_path) as f:
