@@ -76,7 +76,10 @@ int dsvm_pwsh_get_step(const struct dsvm_lock *lock, size_t i, struct dsvm_pwsh_
 /*
  * Write the three scripts and the catalog JSON under out_dir (created if missing; each file
  * written atomically). The output is a pure function of the lock and the catalog: the same
- * inputs give byte-identical files. Returns 0; -EINVAL for a lock whose platform is not
+ * inputs give byte-identical files. An artifact awaiting its seal (resolve --allow-unsealed)
+ * and a staged installer with no silent switch are written, with a warning through the
+ * context's log, as data the scripts refuse at run time (before any download, and at first boot
+ * respectively). Returns 0; -EINVAL for a lock whose platform is not
  * windows; -EBADMSG for a lock entry the scripts cannot express (a component kind with no
  * silent install, a value that would need quoting PowerShell cannot take), naming the component;
  * -errno for a file that cannot be written (the error names it).
