@@ -11,6 +11,7 @@
 #include "dsvm/cli.h"
 #include "dsvm/fetch.h"
 #include "dsvm/install.h"
+#include "dsvm/kernel-hold.h"
 #include "dsvm/lock.h"
 #include "dsvm/prepare.h"
 #include "fetch-ui.h"
@@ -35,6 +36,9 @@ static void help(void)
 	       "  -r, --root DIR       the system to build into (required)\n"
 	       "  -o, --lock FILE      also write the lock here\n"
 	       "      --no-systemctl   write .wants links directly, even where systemctl exists\n"
+	       "      --no-hold-kernel leave the root's kernel packages unheld (by default they\n"
+	       "                       are held: a driver module serves one kernel, and\n"
+	       "                       unattended upgrades would install another)\n"
 	       "      --json           print the install summary as JSON on standard output\n"
 	       "  -v, --verbose        log each decision\n\n"
 	       "Example:\n"
@@ -53,13 +57,14 @@ struct image_args {
 	const char *edition;
 	const char *root;
 	const char *lock_out;
-	bool no_systemctl, json, verbose;
+	bool no_systemctl, no_hold_kernel, json, verbose;
 };
 
 static int parse_args(int argc, char **argv, struct image_args *a)
 {
 	enum {
 		OPT_NO_SYSTEMCTL = 256,
+		OPT_NO_HOLD_KERNEL,
 		OPT_JSON,
 	};
 	static const struct option options[] = {
@@ -68,6 +73,7 @@ static int parse_args(int argc, char **argv, struct image_args *a)
 		{ "root", required_argument, NULL, 'r' },
 		{ "lock", required_argument, NULL, 'o' },
 		{ "no-systemctl", no_argument, NULL, OPT_NO_SYSTEMCTL },
+		{ "no-hold-kernel", no_argument, NULL, OPT_NO_HOLD_KERNEL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -92,6 +98,9 @@ static int parse_args(int argc, char **argv, struct image_args *a)
 			break;
 		case OPT_NO_SYSTEMCTL:
 			a->no_systemctl = true;
+			break;
+		case OPT_NO_HOLD_KERNEL:
+			a->no_hold_kernel = true;
 			break;
 		case OPT_JSON:
 			a->json = true;
@@ -178,6 +187,24 @@ static int fetch_all(struct dsvm_ctx *ctx, struct image_args *a, const char *cac
 	return r;
 }
 
+/* The kernel the driver modules were installed for stays the image's (dsvm/kernel-hold.h). */
+static int hold_kernel(struct dsvm_ctx *ctx, const char *root)
+{
+	char **held = NULL;
+	int r = dsvm_hold_kernel(ctx, 600, &held);
+
+	if (r > 0) {
+		fprintf(stderr, "dsvm-build: held the kernel packages of '%s':", root);
+		for (size_t i = 0; held[i]; i++) {
+			fprintf(stderr, " %s", held[i]);
+			free(held[i]);
+		}
+		fputc('\n', stderr);
+	}
+	free(held);
+	return r < 0 ? r : 0;
+}
+
 static int install_all(struct dsvm_ctx *ctx, const struct image_args *a, const char *cache,
 		       const char *root, const struct dsvm_lock *lock)
 {
@@ -200,6 +227,8 @@ static int install_all(struct dsvm_ctx *ctx, const struct image_args *a, const c
 
 		r = catalog ? dsvm_install_catalog(ctx, lock, catalog, NULL) : -ENOMEM;
 	}
+	if (r >= 0 && !a->no_hold_kernel)
+		r = hold_kernel(ctx, root);
 	if (r < 0) {
 		fprintf(stderr,
 			"dsvm-build image: stopped; run the same command again to resume (journal "
