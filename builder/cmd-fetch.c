@@ -31,7 +31,7 @@ static void help(void)
 	       "Connection failures, resets, stalls, truncated bodies, HTTP 429 and 5xx are\n"
 	       "retried with backoff; 404, TLS failures and hash mismatches are "
 	       "not.\n\n" FETCH_OPTIONS_HELP "      --repo DIR           the manifests' repository "
-					     "(the directory holding\n"
+	       "(the directory holding\n"
 	       "                           manifests/) that 'path' artifacts are read from\n"
 	       "                           (default: the current directory)\n"
 	       "      --json               print a summary object on standard output\n"
@@ -121,6 +121,8 @@ int cmd_fetch(int argc, char **argv)
 	r = dsvm_lock_load(ctx, argv[optind], &lock);
 	if (r >= 0)
 		r = dsvm_lock_set_repository(lock, repo);
+	if (r >= 0)
+		r = dsvm_lock_check_files(ctx, lock);
 	if (r < 0) {
 		rc = dsvm_cli_fail(BUILDER_PROGRAM, ctx, r);
 		goto out;

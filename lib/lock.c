@@ -65,6 +65,31 @@ const char *dsvm_lock_file_path(const struct dsvm_lock *lock, const char *name)
 	return file ? file : name;
 }
 
+int dsvm_lock_check_files(struct dsvm_ctx *ctx, const struct dsvm_lock *lock)
+{
+	const char *name;
+	json_t *file;
+
+	json_object_foreach(lock->files, name, file)
+	{
+		const char *path = json_string_value(file);
+
+		if (access(path, R_OK) < 0)
+			return dsvm_set_error(ctx, -errno,
+					      "cannot read '%s'%s%s%s (a file the lock names "
+					      "relative "
+					      "to the manifests' repository): %m; give that "
+					      "repository "
+					      "(the folder holding manifests/) with --repo DIR, or "
+					      "run "
+					      "from it",
+					      path, streq(path, name) ? "" : " ('",
+					      streq(path, name) ? "" : name,
+					      streq(path, name) ? "" : "')");
+	}
+	return 0;
+}
+
 const json_t *dsvm_lock_json(const struct dsvm_lock *lock)
 {
 	return lock->json;

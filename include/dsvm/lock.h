@@ -60,6 +60,9 @@ int dsvm_lock_set_repository(struct dsvm_lock *lock, const char *dir);
 /* The file to read for a repository path the lock names: owned by the lock, or name itself. */
 const char *dsvm_lock_file_path(const struct dsvm_lock *lock, const char *name);
 
+/* Whether every repository file the lock names can be read there (-errno naming the first not). */
+int dsvm_lock_check_files(struct dsvm_ctx *ctx, const struct dsvm_lock *lock);
+
 /* Artifacts whose "seal" is "awaiting" (resolve --allow-unsealed); such a lock never loads. */
 size_t dsvm_lock_count_unsealed(const struct dsvm_lock *lock);
 
