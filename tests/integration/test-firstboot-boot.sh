@@ -16,30 +16,12 @@
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${DSVM_BUILD:-$top/build}
-for tool in systemd-nspawn journalctl python3 jq debootstrap zstd; do
-	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
-done
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (systemd-nspawn, chroot)"; exit 1; }
-work=$(mktemp -d)
-mirror=$work/mirror
-cleanup() {
-	rc=$?
-	sh "$top/tests/tools/sample-mirror.sh" stop "$mirror" >/dev/null 2>&1 || true
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
+. "$top/tests/tools/image-root.sh"
+image_setup systemd-nspawn journalctl jq
 . "$top/tests/tools/check.sh"
-sh "$top/tests/tools/sample-mirror.sh" start "$mirror" >"$work/mirror.out" 2>&1 ||
-	{ echo "FAIL: sample mirror: $(cat "$work/mirror.out")"; exit 1; }
-edition=$mirror/sample/manifests/editions/sample-ubuntu-22.04.yaml
 root=$work/root
-sh "$top/tests/tools/debootstrap-root.sh" "$root" 2>"$work/root.err" ||
-	{ echo "FAIL: debootstrap root: $(cat "$work/root.err")"; exit 1; }
+image_root "$root"
 [ -x "$root/lib/systemd/systemd" ] || { echo "FAIL: the root has no systemd to boot"; exit 1; }
-"$build/dsvm-build" image "$edition" --root "$root" --vm-size Standard_NC24ads_A100_v4 \
-	--cache "$work/cache" --no-systemctl >"$work/image.out" 2>&1 ||
-	{ echo "FAIL: dsvm-build image:"; tail -n 20 "$work/image.out"; exit 1; }
 
 # The agent and its unit, as an image build installs them; the journal kept on disk.
 install -D -m 0755 "$build/dsvm-firstboot" "$root/usr/sbin/dsvm-firstboot"

@@ -12,46 +12,12 @@ set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${DSVM_BUILD:-$top/build}
 fb=$build/dsvm-firstboot
-for tool in python3 debootstrap zstd jq; do
-	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
-done
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root: apt-get and dpkg run chrooted into the root"; exit 1; }
-work=$(mktemp -d)
-mirror=$work/mirror
-mounted=
-cleanup() {
-	rc=$?
-	for m in $mounted; do
-		umount "$m" 2>/dev/null || true
-	done
-	sh "$top/tests/tools/sample-mirror.sh" stop "$mirror" >/dev/null 2>&1 || true
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
+. "$top/tests/tools/image-root.sh"
+image_setup jq
 . "$top/tests/tools/check.sh"
-sh "$top/tests/tools/sample-mirror.sh" start "$mirror" >"$work/mirror.out" 2>&1 ||
-	{ echo "FAIL: sample mirror: $(cat "$work/mirror.out")"; exit 1; }
-edition=$mirror/sample/manifests/editions/sample-ubuntu-22.04.yaml
-sh "$top/tests/tools/debootstrap-root.sh" "$work/base0" 2>"$work/root.err" ||
-	{ echo "FAIL: debootstrap root: $(cat "$work/root.err")"; exit 1; }
-"$build/dsvm-build" image "$edition" --root "$work/base0" --vm-size Standard_NC24ads_A100_v4 \
-	--cache "$work/cache" --no-systemctl >"$work/image.out" 2>&1 ||
-	{ echo "FAIL: dsvm-build image:"; tail -n 20 "$work/image.out"; exit 1; }
+image_root "$work/base0"
 python3 "$top/tests/tools/make-sysroot.py" "$work/fixtures" a100-pcie a10-grid mi300x >/dev/null
 
-# A fresh root: an overlay on a base where the kernel allows it (instant), else a copy.
-fresh() { # BASE ROOT
-	umount "$2" 2>/dev/null || true
-	rm -rf "$2" "$2.upper" "$2.work"
-	if mkdir -p "$2" "$2.upper" "$2.work" &&
-		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2.upper,workdir=$2.work" "$2" 2>/dev/null; then
-		case " $mounted " in *" $2 "*) ;; *) mounted="$mounted $2" ;; esac
-		return
-	fi
-	rm -rf "$2" "$2.upper" "$2.work"
-	cp -a "$1" "$2"
-}
 run() { # ROOT FIXTURE [ENV...]
 	r=$1
 	s=$work/fixtures/$2
@@ -73,12 +39,12 @@ for switch in $switches; do
 	i=$((i + 1))
 	# The starting point: the base after a boot on the first fixture, uninterrupted.
 	start=$work/start$i
-	fresh "$base" "$work/s$i"
+	fresh_root "$base" "$work/s$i"
 	run "$work/s$i" "$from" >/dev/null 2>"$work/err" || { echo "FAIL: boot on $from: $(tail -n 5 "$work/err")"; exit 1; }
 	cp -a "$work/s$i" "$start"
 	umount "$work/s$i" 2>/dev/null || true
 	# The uninterrupted switch.
-	fresh "$start" "$work/u"
+	fresh_root "$start" "$work/u"
 	run "$work/u" "$to" >"$work/u.json" 2>"$work/err" || { echo "FAIL: $from -> $to: $(tail -n 5 "$work/err")"; exit 1; }
 	n=$(jq '.steps | length' "$work/u.json")
 	total_steps=$((total_steps + n))
@@ -88,7 +54,7 @@ for switch in $switches; do
 	while [ "$k" -le "$n" ]; do
 		for at in "$k" "$k:mid"; do
 			points=$((points + 1))
-			fresh "$start" "$work/r"
+			fresh_root "$start" "$work/r"
 			rc=0
 			run "$work/r" "$to" DSVM_CRASH_AT="$at" >/dev/null 2>"$work/err" || rc=$?
 			if [ "$rc" -ne 137 ]; then
