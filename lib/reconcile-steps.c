@@ -863,7 +863,8 @@ static int step_install_runfile(struct reconcile *rc, struct step *s)
 		receipt = strdup_printf(RECEIPTS_DIR "/%s.installed", str_of(c, "name"));
 		if (!receipt)
 			return -ENOMEM;
-		mark = strdup_printf("%s\n", payload ? payload : "");
+		/* The module a runfile builds is for one kernel: another kernel runs it again. */
+		mark = strdup_printf("%s\nkernel %s\n", payload ? payload : "", rc->fp.kernel);
 		host = in_root(rc, receipt);
 		if (!mark || !host)
 			return -ENOMEM;

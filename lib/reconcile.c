@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/file.h>
@@ -257,6 +258,77 @@ static void current_stack(struct reconcile *rc)
  * DKMS and runfile modules are not signed by a key the platform trusts, and there is no console
  * on Azure to enrol one, so no MOK enrolment is ever queued).
  */
+/* Whether the tree at dir holds <module>.ko (plain or compressed), at most depth levels down. */
+static bool module_in_tree(const char *dir, const char *module, unsigned depth)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	size_t len = strlen(module);
+	const struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (strncmp(de->d_name, module, len) == 0 &&
+		    (streq(de->d_name + len, ".ko") || strncmp(de->d_name + len, ".ko.", 4) == 0))
+			return true;
+		if (de->d_type != DT_DIR || depth == 0 || streq(de->d_name, "build") ||
+		    streq(de->d_name, "source"))
+			continue;
+		sub = strdup_printf("%s/%s", dir, de->d_name);
+		if (sub && module_in_tree(sub, module, depth - 1))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A kernel other than the one the state recorded: the stack's module may not exist for it (an
+ * unattended upgrade of an image whose kernel was not held). Returns true, with the reason in
+ * rc, when the kind cannot come up on this kernel from what the image carries: no module for
+ * it, and no way to build one offline (only a runfile rebuilds its module on install, and only
+ * with the kernel's headers).
+ */
+static bool kernel_strands_module(struct reconcile *rc)
+{
+	const char *kernel = rc->fp.kernel, *module = reconcile_module_of(rc->target.kind);
+	const json_t *stack = stacks_find(rc->lock_json, rc->target.kind, rc->target.branch);
+	const char *driver =
+		stack ? json_string_value(json_object_get(stack, "driver_component")) : NULL;
+	const char *how = NULL;
+	_cleanup_free_ char *img = NULL, *tree = NULL, *build = NULL;
+	const json_t *c;
+	size_t i;
+
+	if (!rc->has_state || !rc->state.has_fingerprint || !rc->state.fp.kernel[0] || !kernel[0] ||
+	    streq(kernel, rc->state.fp.kernel) || !module)
+		return false;
+	img = strdup_printf("/lib/modules/%s", kernel);
+	tree = img ? root_path_resolved(rc->ctx, img) : NULL;
+	build = tree ? strdup_printf("%s/build", tree) : NULL;
+	if (!build || module_in_tree(tree, module, 8))
+		return false;
+	json_array_foreach(stack ? json_object_get(stack, "components") : NULL, i,
+			   c) if (driver &&
+				  streq(json_string_value(json_object_get(c, "name")), driver))
+		how = json_string_value(json_object_get(c, "kind"));
+	if (how && streq(how, "runfile") && access(build, F_OK) == 0)
+		return false; /* the staged runfile builds it again, for this kernel */
+	snprintf(rc->reason, sizeof(rc->reason),
+		 "blocked: kernel %s: no %s module for it in %s and %s; CPU mode. The stack was "
+		 "installed for kernel %s. Way out: boot kernel %s again, or install the kernel's "
+		 "%s, then run 'dsvm-firstboot reset' and reboot; `dsvm-build image` holds the "
+		 "image's kernel packages so that unattended upgrades do not do this",
+		 kernel, module, img,
+		 how && streq(how, "runfile") ? "no headers to build one offline"
+					      : "the image carries none for this kernel",
+		 rc->state.fp.kernel, rc->state.fp.kernel,
+		 how && streq(how, "runfile") ? "headers (linux-headers-<release>)"
+					      : "module package");
+	return true;
+}
+
 static void decide_mode(struct reconcile *rc)
 {
 	rc->mode = rc->target.kind;
@@ -286,6 +358,11 @@ static void decide_mode(struct reconcile *rc)
 			 "db",
 			 dsvm_driver_kind_to_string(rc->target.kind), rc->target.branch,
 			 dsvm_driver_kind_to_string(rc->target.kind));
+		return;
+	}
+	if (rc->mode != DSVM_DRIVER_NONE && kernel_strands_module(rc)) {
+		rc->mode = DSVM_DRIVER_NONE;
+		rc->result = DSVM_RESULT_BLOCKED;
 	}
 }
 

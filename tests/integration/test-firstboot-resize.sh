@@ -12,29 +12,44 @@
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${DSVM_BUILD:-$top/build}
-for tool in python3 debootstrap zstd; do
-	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
-done
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root: apt-get and dpkg run chrooted into the root"; exit 1; }
-work=$(mktemp -d)
-mirror=$work/mirror
-cleanup() {
-	rc=$?
-	sh "$top/tests/tools/sample-mirror.sh" stop "$mirror" >/dev/null 2>&1 || true
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
-sh "$top/tests/tools/sample-mirror.sh" start "$mirror" >"$work/mirror.out" 2>&1 ||
-	{ echo "FAIL: sample mirror: $(cat "$work/mirror.out")"; exit 1; }
-edition=$mirror/sample/manifests/editions/sample-ubuntu-22.04.yaml
-sh "$top/tests/tools/debootstrap-root.sh" "$work/root" 2>"$work/root.err" ||
-	{ echo "FAIL: debootstrap root: $(cat "$work/root.err")"; exit 1; }
-"$build/dsvm-build" image "$edition" --root "$work/root" --vm-size Standard_NC24ads_A100_v4 \
-	--cache "$work/cache" --no-systemctl >"$work/image.out" 2>&1 ||
-	{ echo "FAIL: dsvm-build image:"; tail -n 20 "$work/image.out"; exit 1; }
+. "$top/tests/tools/image-root.sh"
+image_setup jq
+image_root "$work/root"
 python3 "$top/tests/tools/make-sysroot.py" "$work/fixtures" >/dev/null
 short=
 [ -z "${DSVM_SANITIZED:-}" ] || short=--short
 python3 "$top/tests/tools/resize-walk.py" --root "$work/root" --fixtures "$work/fixtures" \
-	--firstboot "$build/dsvm-firstboot" --work "$work" $short
+	--firstboot "$build/dsvm-firstboot" --work "$work" $short | tee "$work/walk.out"
+walk=$(tail -n 1 "$work/walk.out")
+
+# A kernel update under a runfile stack (GRID on an A10): no module for the new kernel and no
+# headers to build one is blocked (CPU mode, the way out said) and stays so; with the headers
+# there, the staged runfile runs again, for that kernel.
+. "$top/tests/tools/check.sh"
+fb=$build/dsvm-firstboot
+k2=6.8.0-1099-azure
+fx=$work/fixtures/a10-grid
+cp -a "$fx" "$work/a10-grid-k2"
+echo "$k2" >"$work/a10-grid-k2/proc/sys/kernel/osrelease"
+kernel_run() { # SYSROOT NAME
+	"$fb" run --root "$work/root" --sysroot "$1" --no-imds --json >"$work/$2.json" 2>"$work/$2.err" || true
+	jq -r '.outcome + " " + .to' "$work/$2.json"
+}
+out=$(kernel_run "$fx" k0)
+check "GRID on the image's kernel: '$out'" sh -c "echo '$out' | grep -Eq '^(converged|pending|no-op) nvidia-grid$'"
+out=$(kernel_run "$work/a10-grid-k2" k1)
+check "new kernel, no module, no headers: '$out', want blocked none" [ "$out" = "blocked none" ]
+check "blocked: the reason names the kernel and the way out: $(jq -r .reason "$work/k1.json")" \
+	sh -c "jq -r .reason '$work/k1.json' | grep -q \"kernel $k2: no nvidia module\" && jq -r .reason '$work/k1.json' | grep -q 'dsvm-firstboot reset'"
+out=$(kernel_run "$work/a10-grid-k2" k2)
+check "blocked stays blocked without a change: '$out'" [ "$out" = "no-op none" ]
+mkdir -p "$work/root/lib/modules/$k2/build"
+"$fb" reset --root "$work/root" 2>/dev/null
+out=$(kernel_run "$work/a10-grid-k2" k3)
+check "headers there: the runfile builds for $k2: '$out'" sh -c "echo '$out' | grep -Eq '^(converged|pending) nvidia-grid$'"
+check "the runfile ran again: $(jq -c '[.steps[] | select(.name == "install-runfile") | .outcome]' "$work/k3.json")" \
+	[ "$(jq -r '.steps[] | select(.name == "install-runfile") | .outcome' "$work/k3.json")" = done ]
+out=$(kernel_run "$work/a10-grid-k2" k4)
+check "then a no-op: '$out'" [ "$out" = "no-op nvidia-grid" ]
+[ "$fail" -eq 0 ] || { echo "kernel update: $fail of $checks checks failed"; exit 1; }
+echo "$walk; kernel update: $checks/$checks checks (blocked without module or headers, runfile rebuilt with headers)"
