@@ -166,8 +166,9 @@ static int entry_qsort_cmp(const void *a, const void *b)
 const struct seal_entry *seal_file_find(const struct seal_file *sf, const char *component,
 					const char *url)
 {
-	for (size_t i = 0; i < sf->n; i++)
-		if (streq(sf->v[i].component, component) && streq(sf->v[i].url, url))
+	for (size_t i = 0; component && url && i < sf->n; i++)
+		if (sf->v[i].component && sf->v[i].url && streq(sf->v[i].component, component) &&
+		    streq(sf->v[i].url, url))
 			return &sf->v[i];
 	return NULL;
 }
@@ -581,10 +582,9 @@ static int check_artifact(struct dsvm_ctx *ctx, const struct dsvm_seal_options *
 		if (map != MAP_FAILED)
 			munmap(map, (size_t)st.st_size);
 	}
-	if (r == -ENOENT || r == -EBADMSG) {
+	/* No version resource (an msi), or none this parser can read: the seal says '-'. */
+	if (r == -ENOENT || r == -EBADMSG)
 		version[0] = '\0';
-		r = 0;
-	}
 	if (pin->file_version && !streq(pin->file_version, version)) {
 		r = dsvm_set_error(ctx, -EBADMSG,
 				   "%s: '%s' (%s) has file version '%s', the pin says '%s': "
@@ -654,7 +654,8 @@ static int write_seal(struct dsvm_ctx *ctx, const struct dsvm_manifest *m, struc
 
 	if (!f)
 		return -ENOMEM;
-	qsort(v, n, sizeof(*v), entry_qsort_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_qsort_cmp);
 	fprintf(f,
 		"# Seal of edition %s (written by 'dsvm-build seal'): the sha256 of every "
 		"artifact\n"
