@@ -78,7 +78,7 @@ $(BUILD)/%.o: %.c $(wildcard include/dsvm/*.h lib/*.h)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 CATALOG_YAML := $(addprefix manifests/hardware/,pci-devices.yaml gpus.yaml sizes.yaml cuda-drivers.yaml)
-$(BUILD)/gen/catalog-index.c: $(CATALOG_YAML) tools/gen-catalog-index.py
+$(BUILD)/gen/catalog-index.c build-fuzz/gen/catalog-index.c: $(CATALOG_YAML) tools/gen-catalog-index.py
 	@mkdir -p $(dir $@)
 	python3 tools/gen-catalog-index.py $(CATALOG_YAML) -o $@
 
@@ -145,11 +145,11 @@ FUZZ_SECONDS ?= 20
 FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
              -Iinclude -Ilib $(PKG_CFLAGS)
 
-fuzz:
+fuzz: build-fuzz/gen/catalog-index.c
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do \
 		n=$$(basename $$f .c); \
-		$(CLANG) $(FUZZ_FLAGS) -o build-fuzz/$$n $$f $(LIB_SRC) $(PKG_LIBS) || exit 1; \
+		$(CLANG) $(FUZZ_FLAGS) -o build-fuzz/$$n $$f $(LIB_SRC) build-fuzz/gen/catalog-index.c $(PKG_LIBS) || exit 1; \
 		sh tests/fuzz/run.sh build-fuzz/$$n $(FUZZ_SECONDS) || exit 1; \
 	done
 
