@@ -243,6 +243,15 @@ static int parse_target(const char *arg, const char *catalog, struct target *t)
 	return 0;
 }
 
+/* close() that leaves -1 behind, so the cleanup handler does not close the number again. */
+static int close_fd(int *fd)
+{
+	int r = close(*fd);
+
+	*fd = -1;
+	return r;
+}
+
 static int copy_file(struct dsvm_ctx *ctx, const char *from, const char *to, unsigned mode)
 {
 	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
@@ -263,11 +272,8 @@ static int copy_file(struct dsvm_ctx *ctx, const char *from, const char *to, uns
 			return dsvm_set_error(ctx, -EIO, "cannot write '%s': %m", tmp);
 	if (n < 0)
 		return dsvm_set_error(ctx, -EIO, "cannot read '%s': %m", from);
-	if (fchmod(out, mode) < 0 || close(out) < 0) {
-		out = -1;
+	if (fchmod(out, mode) < 0 || close_fd(&out) < 0)
 		return dsvm_set_error(ctx, -EIO, "cannot write '%s': %m", tmp);
-	}
-	out = -1;
 	if (rename(tmp, to) < 0)
 		return dsvm_set_error(ctx, -EIO, "cannot rename '%s': %m", tmp);
 	return 0;
@@ -659,13 +665,17 @@ int cmd_packer(int argc, char **argv)
 	if (builder_make_root("packer", a.out, &out) < 0)
 		return DSVM_EXIT_CANTCREAT;
 	/* Every path given is made absolute before generate() enters the payload folder. */
-	if ((a.bin_dir && !(a.bin_dir = bin_dir = realpath(a.bin_dir, NULL))) ||
-	    (a.unit && !(a.unit = unit = realpath(a.unit, NULL))) ||
-	    (a.catalog && !(a.catalog = catalog = realpath(a.catalog, NULL)))) {
+	bin_dir = a.bin_dir ? realpath(a.bin_dir, NULL) : NULL;
+	unit = a.unit ? realpath(a.unit, NULL) : NULL;
+	catalog = a.catalog ? realpath(a.catalog, NULL) : NULL;
+	if (!!a.bin_dir + !!a.unit + !!a.catalog != !!bin_dir + !!unit + !!catalog) {
 		fprintf(stderr, "dsvm-build packer: cannot find --bin-dir, --unit or --catalog: "
 				"%m\n");
 		return DSVM_EXIT_NOINPUT;
 	}
+	a.bin_dir = bin_dir;
+	a.unit = unit;
+	a.catalog = catalog;
 	ctx = builder_ctx_new(a.verbose);
 	if (!ctx)
 		return DSVM_EXIT_FAILURE;
