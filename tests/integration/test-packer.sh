@@ -12,7 +12,9 @@
 set -eu
 top=${DSVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${DSVM_BUILD:-$top/build}
-command -v packer >/dev/null || { echo "skip: packer is not installed (make deps)"; exit 77; }
+for tool in packer jq; do
+	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
+done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$top/tests/tools/check.sh"
@@ -141,6 +143,15 @@ mkdir -p "$work/empty-bin"
 cli 66 "$ed" --out "$work/c" --bin-dir "$work/empty-bin"
 : >"$work/file"
 cli 73 "$ed" --out "$work/file/sub"
+
+# The cache seed: only the artifacts a lock names are laid out for upload.
+mkdir -p "$work/seed"
+named=$(jq -r '[.components[].artifacts[]?.sha256][0]' "$work/v/ubuntu-22.04/payload/locks/universal.lock.json")
+: >"$work/seed/$named"
+: >"$work/seed/$(printf '%064d' 0)"
+"$build/dsvm-build" packer "$ed" --out "$work/s" --bin-dir "$build" --cache-seed "$work/seed" 2>/dev/null
+check "cache seed: the named artifact laid out, the other not: $(ls "$work/s/payload/cache" | tr '\n' ' ')" \
+	[ "$(ls "$work/s/payload/cache")" = "$named" ]
 
 [ "$fail" -eq 0 ] || exit 1
 echo "packer: $checks checks hold; $editions editions x 2 dialects equal their goldens and pass fmt -check; $validated full validates by packer 1.6.6; 4 mutants rejected"
