@@ -3,8 +3,8 @@
 
 /*
  * The seal file of an edition (manifests/editions/NAME.seal, manifests/SCHEMA.md "Artifacts
- * without a published digest") and the signer subjects of authenticode pins, shared by
- * manifest.c (loading, schema), resolve.c (the lock) and seal.c (dsvm-build seal).
+ * without a published digest") and the signer subjects of authenticode pins (lib/seal-file.c),
+ * shared by manifest.c (loading, schema), resolve.c (the lock) and seal.c (dsvm-build seal).
  */
 
 #include <stdbool.h>
@@ -43,6 +43,8 @@ char *seal_path_for_edition(const char *edition_path);
  */
 int seal_file_load(struct dsvm_ctx *ctx, const char *path, struct seal_file *ret);
 void seal_file_clear(struct seal_file *sf);
+/* qsort order of a seal file's lines: by component, then URL. */
+int seal_entry_qsort_cmp(const void *a, const void *b);
 const struct seal_entry *seal_file_find(const struct seal_file *sf, const char *component,
 					const char *url);
 
