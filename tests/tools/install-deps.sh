@@ -31,6 +31,8 @@ run_root() {
 }
 
 echo "deps: installing$missing"
-run_root apt-get update -qq
+# Another apt (unattended upgrades, a second make) may hold the locks: wait for it, not fail.
+wait_lock=-oDPkg::Lock::Timeout=600
+run_root apt-get "$wait_lock" update -qq
 # shellcheck disable=SC2086 # word splitting of the package list is intended
-run_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+run_root env DEBIAN_FRONTEND=noninteractive apt-get "$wait_lock" install -y -qq --no-install-recommends $missing
