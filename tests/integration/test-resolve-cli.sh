@@ -39,6 +39,25 @@ dsvm-build resolve "$mini" --catalog "$catalog" --vm-size Standard_D4s_v5 -o "$t
 dsvm-build resolve "$mini" --catalog "$catalog" --vm-size nc24ads_a100_v4 -o "$tmp/l.json" 2>/dev/null
 [ "$(jq -r .target.vm_size "$tmp/l.json")" = Standard_NC24ads_A100_v4 ] || no "size lookup is case-sensitive"
 
+# The real Ubuntu editions on an A10 size (a headline resize target): Azure serves NVadsA10_v5
+# with GRID R570 only (vGPU 20 / R595 is not supported there), so the driver chosen must be an
+# R570 GRID one; while the editions carry no hashed R570 GRID runfile, resolve must refuse
+# (exit 65, naming the missing kind and branch) rather than fall back to the 595 one.
+n_a10=0
+for ed in ubuntu-22.04 ubuntu-24.04; do
+	n_a10=$((n_a10 + 1))
+	rc=0
+	dsvm-build resolve "$top/manifests/editions/$ed.yaml" --vm-size Standard_NV36ads_A10_v5 \
+		-o "$tmp/a10.json" 2>"$tmp/err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		got=$(jq -r '[.target.driver_kind, .target.driver_branch,
+			(.components[] | select(.driver) | .driver.branch)] | unique | join(" ")' "$tmp/a10.json")
+		[ "$got" = "570 nvidia-grid" ] || no "$ed on Standard_NV36ads_A10_v5: driver '$got', want nvidia-grid 570 only"
+	elif [ "$rc" -ne 65 ] || ! grep -q "nvidia-grid' and branch 570" "$tmp/err"; then
+		no "$ed on Standard_NV36ads_A10_v5: exit $rc: $(cat "$tmp/err")"
+	fi
+done
+
 # 2. --gpu auto on the detection fixtures (PCI + cloud-init instance data, no IMDS).
 n_sysroots=0
 python3 "$top/tests/tools/make-sysroot.py" "$tmp/sys" >/dev/null
@@ -93,5 +112,5 @@ n_art=$(jq '[.components[].artifacts[]] | length' "$tmp/l.json")
 n_hash=$(jq '[.components[] | (.hashes // []), (.components // [] | map(.hashes[]))] | flatten | length' "$tmp/sbom.json")
 [ "$n_art" -eq "$n_hash" ] || no "SBOM carries $n_hash hashes for $n_art artifacts"
 
-echo "resolve cli: $n_sizes catalogued sizes, $n_sysroots sysroots, $n_codes exit codes, SBOM checked; $fail failures"
+echo "resolve cli: $n_sizes catalogued sizes, $n_a10 editions on A10, $n_sysroots sysroots, $n_codes exit codes, SBOM checked; $fail failures"
 [ "$fail" -eq 0 ]
