@@ -16,15 +16,47 @@
 
 #include "yamldoc.h"
 
-/* A document as yamldoc would parse it; the list ends with a NULL name. */
+/*
+ * Nothing here holds a pointer, so the tables need no load-time relocation in a PIE binary and
+ * cost a process nothing until read: every string is an offset into dsvm_catalog_pool (each one
+ * NUL-terminated), every node a number.
+ */
+extern const char dsvm_catalog_pool[];
+
+/*
+ * One node of a document as yamldoc would parse it, flattened: a scalar's value is a pool
+ * offset; a sequence's n items and a mapping's n values then n keys are the dsvm_catalog_snap_refs
+ * from the document's first_ref + value, each the index of a node counted from the document's
+ * first_node (its root).
+ */
+struct ysnap_node {
+	uint32_t value;
+	uint32_t n;
+	uint32_t line;
+	uint32_t column;
+	uint8_t kind; /* enum ynode_kind */
+	uint8_t plain;
+};
+
+extern const struct ysnap_node dsvm_catalog_snap_nodes[];
+extern const uint32_t dsvm_catalog_snap_refs[];
+
 struct ydoc_snapshot {
-	const char *name; /* "gpus.yaml" */
+	uint32_t name; /* pool offset: "gpus.yaml" */
+	uint32_t first_node, n_nodes;
+	uint32_t first_ref, n_refs;
 	uint64_t source_size;
 	uint64_t source_hash;
-	struct ynode *root; /* static: never freed */
 };
 
 extern const struct ydoc_snapshot dsvm_catalog_snapshots[];
+extern const size_t dsvm_catalog_n_snapshots;
+
+/*
+ * Build s's node tree in doc's arena, set as doc->root: nodes and arrays on the heap (freed with
+ * the document), scalars pointing into the read-only pool. -ENOMEM on failure.
+ */
+int ydoc_snapshot_tree(struct ydoc *doc, const struct ydoc_snapshot *s);
 
 /* pci_index_group.flags */
 #define PCI_GROUP_OPEN_MODULE 0x01 /* on NVIDIA's open-modules list */
@@ -36,26 +68,26 @@ extern const struct ydoc_snapshot dsvm_catalog_snapshots[];
 struct pci_index_group {
 	uint16_t vendor_id;
 	uint8_t flags;
-	const char *architecture; /* "pascal", "cdna2", "pre-fermi", "turing-or-newer", "unknown" */
+	uint32_t architecture; /* pool offset: "pascal", "cdna2", "pre-fermi", "unknown"... */
 };
 
 struct pci_index_entry {
 	uint32_t key; /* vendor << 16 | device; the entries are sorted by it, each key once */
 	uint16_t group;
-	const char *name; /* pci.ids' name, or NVIDIA's product name */
+	uint32_t name; /* pool offset: pci.ids' name, or NVIDIA's product name */
 };
 
 struct pci_index {
 	uint64_t source_size;
 	uint64_t source_hash; /* pci_index_hash() of the YAML bytes */
-	const struct pci_index_group *groups;
-	size_t n_groups;
-	const struct pci_index_entry *entries;
-	size_t n_entries;
+	size_t n_groups;      /* in dsvm_pci_index_groups */
+	size_t n_entries;     /* in dsvm_pci_index_entries */
 };
 
 /* Made by tools/gen-catalog-index.py from the tree's pci-devices.yaml at build time. */
 extern const struct pci_index dsvm_pci_index_builtin;
+extern const struct pci_index_group dsvm_pci_index_groups[];
+extern const struct pci_index_entry dsvm_pci_index_entries[];
 
 /*
  * 64-bit FNV-1a over little-endian 8-byte words (the last one zero-padded), then the size: a

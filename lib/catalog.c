@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <ctype.h>
 #include <endian.h>
 #include <strings.h>
@@ -75,8 +76,11 @@ struct dsvm_catalog {
 	size_t n_pci_groups;
 	const struct pci_index_entry *pci_rows;
 	size_t n_pci_rows;
+	const char *pci_pool; /* the rows' and groups' strings are offsets into it */
 	struct pci_index_group *pci_groups_owned;
 	struct pci_index_entry *pci_rows_owned;
+	char *pci_pool_owned;
+	size_t pci_pool_size, pci_pool_cap;
 	struct dsvm_gpu_info *arch_gpus;
 	char **arch_models;
 };
@@ -104,6 +108,7 @@ void dsvm_catalog_free(struct dsvm_catalog *cat)
 	free(cat->pci_text);
 	free(cat->pci_groups_owned);
 	free(cat->pci_rows_owned);
+	free(cat->pci_pool_owned);
 	for (size_t i = 0; cat->arch_models && i < cat->n_pci_groups; i++)
 		free(cat->arch_models[i]);
 	free(cat->arch_models);
@@ -756,6 +761,28 @@ static int pci_index_entry_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
+/* A string of a parsed table into the owned pool: its offset in *ret. */
+static int pci_pool_add(struct dsvm_catalog *cat, const char *s, uint32_t *ret)
+{
+	size_t len = strlen(s) + 1;
+
+	if (cat->pci_pool_size + len > UINT32_MAX)
+		return -EFBIG;
+	if (cat->pci_pool_size + len > cat->pci_pool_cap) {
+		size_t cap = cat->pci_pool_cap * 2 + len + 4096;
+		char *p = realloc(cat->pci_pool_owned, cap);
+
+		if (!p)
+			return -ENOMEM;
+		cat->pci_pool_owned = p;
+		cat->pci_pool_cap = cap;
+	}
+	memcpy(cat->pci_pool_owned + cat->pci_pool_size, s, len);
+	*ret = (uint32_t)cat->pci_pool_size;
+	cat->pci_pool_size += len;
+	return 0;
+}
+
 /* One row of pci-devices.yaml into rows[*n], its group found or added. */
 static int load_pci_row(struct loader *l, const struct ynode *map, uint16_t vendor_id, size_t cap)
 {
@@ -767,6 +794,7 @@ static int load_pci_row(struct loader *l, const struct ynode *map, uint16_t vend
 	bool open_module = false, is_switch = false;
 	uint16_t device;
 	uint8_t flags = 0;
+	uint32_t name_off, arch_off;
 	size_t g;
 	int r;
 
@@ -798,17 +826,21 @@ static int load_pci_row(struct loader *l, const struct ynode *map, uint16_t vend
 	for (g = 0; g < cat->n_pci_groups; g++)
 		if (cat->pci_groups_owned[g].vendor_id == vendor_id &&
 		    cat->pci_groups_owned[g].flags == flags &&
-		    streq(cat->pci_groups_owned[g].architecture, arch))
+		    streq(cat->pci_pool_owned + cat->pci_groups_owned[g].architecture, arch))
 			break;
 	if (g == cat->n_pci_groups) {
 		if (g >= cap || g > UINT16_MAX)
 			return yerror(l->ctx, l->doc, map, "too many architecture groups");
+		if ((r = pci_pool_add(cat, arch, &arch_off)) < 0)
+			return r;
 		cat->pci_groups_owned[cat->n_pci_groups++] = (struct pci_index_group){
-			.vendor_id = vendor_id, .flags = flags, .architecture = arch
+			.vendor_id = vendor_id, .flags = flags, .architecture = arch_off
 		};
 	}
+	if ((r = pci_pool_add(cat, name, &name_off)) < 0)
+		return r;
 	cat->pci_rows_owned[cat->n_pci_rows++] = (struct pci_index_entry){
-		.key = (uint32_t)vendor_id << 16 | device, .group = (uint16_t)g, .name = name
+		.key = (uint32_t)vendor_id << 16 | device, .group = (uint16_t)g, .name = name_off
 	};
 	return 0;
 }
@@ -855,6 +887,7 @@ static int load_pci_rows(struct loader *l)
 				      cat->pci_rows_owned[i].key & 0xffff);
 	cat->pci_rows = cat->pci_rows_owned;
 	cat->pci_groups = cat->pci_groups_owned;
+	cat->pci_pool = cat->pci_pool_owned;
 	return 0;
 }
 
@@ -888,15 +921,15 @@ static int make_arch_records(struct dsvm_catalog *cat)
 		const struct pci_index_group *grp = &cat->pci_groups[i];
 		struct dsvm_gpu_info *rec = &cat->arch_gpus[i];
 		bool nvidia = grp->vendor_id == DSVM_PCI_VENDOR_NVIDIA;
+		const char *arch = cat->pci_pool + grp->architecture;
 		const struct dsvm_gpu_info *proto;
 
-		cat->arch_models[i] =
-			strdup_printf("%s %s GPU", nvidia ? "NVIDIA" : "AMD", grp->architecture);
+		cat->arch_models[i] = strdup_printf("%s %s GPU", nvidia ? "NVIDIA" : "AMD", arch);
 		if (!cat->arch_models[i])
 			return -ENOMEM;
-		rec->key = grp->architecture;
+		rec->key = arch;
 		rec->model = cat->arch_models[i];
-		rec->architecture = grp->architecture;
+		rec->architecture = arch;
 		rec->vendor_id = grp->vendor_id;
 		rec->vendor = nvidia ? DSVM_VENDOR_NVIDIA : DSVM_VENDOR_AMD;
 		rec->generated = true;
@@ -912,7 +945,7 @@ static int make_arch_records(struct dsvm_catalog *cat)
 			rec->switch_only = true;
 			continue;
 		}
-		proto = arch_prototype(cat, grp->vendor_id, grp->architecture);
+		proto = arch_prototype(cat, grp->vendor_id, arch);
 		if (proto) {
 			rec->driver_kind = proto->driver_kind;
 			rec->max_branch = proto->max_branch;
@@ -950,10 +983,11 @@ static int load_pci_devices(struct dsvm_ctx *ctx, struct dsvm_catalog *cat, cons
 	if (cat->pci_size == ix->source_size &&
 	    pci_index_hash(cat->pci_text, cat->pci_size) == ix->source_hash) {
 		cat->pci_from_index = true;
-		cat->pci_rows = ix->entries;
+		cat->pci_rows = dsvm_pci_index_entries;
 		cat->n_pci_rows = ix->n_entries;
-		cat->pci_groups = ix->groups;
+		cat->pci_groups = dsvm_pci_index_groups;
 		cat->n_pci_groups = ix->n_groups;
+		cat->pci_pool = dsvm_catalog_pool;
 	} else {
 		dsvm_debug(ctx,
 			   "'%s' is not the file this build's device index was made from: "
@@ -968,6 +1002,42 @@ static int load_pci_devices(struct dsvm_ctx *ctx, struct dsvm_catalog *cat, cons
 			return r;
 	}
 	return make_arch_records(cat);
+}
+
+int ydoc_snapshot_tree(struct ydoc *doc, const struct ydoc_snapshot *s)
+{
+	struct ynode *nodes = ydoc_alloc(doc, (s->n_nodes ? s->n_nodes : 1) * sizeof(*nodes));
+	struct ynode **refs = ydoc_alloc(doc, (s->n_refs ? s->n_refs : 1) * sizeof(*refs));
+
+	if (!nodes || !refs || !s->n_nodes)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->n_refs; i++) {
+		uint32_t ref = dsvm_catalog_snap_refs[s->first_ref + i];
+
+		assert(ref < s->n_nodes);
+		refs[i] = &nodes[ref];
+	}
+	for (uint32_t i = 0; i < s->n_nodes; i++) {
+		const struct ysnap_node *sn = &dsvm_catalog_snap_nodes[s->first_node + i];
+		struct ynode *node = &nodes[i];
+
+		node->kind = (enum ynode_kind)sn->kind;
+		node->line = sn->line;
+		node->column = sn->column;
+		node->plain = sn->plain;
+		if (node->kind == YNODE_SCALAR) {
+			node->value = (char *)(dsvm_catalog_pool + sn->value);
+			continue;
+		}
+		assert(sn->value + (node->kind == YNODE_MAPPING ? 2 : 1) * (size_t)sn->n <=
+		       s->n_refs);
+		node->n = sn->n;
+		node->items = &refs[sn->value];
+		if (node->kind == YNODE_MAPPING)
+			node->keys = &refs[sn->value + sn->n];
+	}
+	doc->root = &nodes[0];
+	return 0;
 }
 
 /*
@@ -987,15 +1057,17 @@ static int load_doc(struct dsvm_ctx *ctx, const char *path, const char *name, st
 	if (r < 0)
 		return r;
 	hash = pci_index_hash(buf, size);
-	for (const struct ydoc_snapshot *s = dsvm_catalog_snapshots; s->name; s++) {
-		if (!streq(s->name, name) || s->source_size != size || s->source_hash != hash)
+	for (size_t i = 0; i < dsvm_catalog_n_snapshots; i++) {
+		const struct ydoc_snapshot *s = &dsvm_catalog_snapshots[i];
+
+		if (!streq(dsvm_catalog_pool + s->name, name) || s->source_size != size ||
+		    s->source_hash != hash)
 			continue;
 		doc = calloc(1, sizeof(*doc));
-		if (!doc || !(doc->path = strdup(path))) {
-			free(doc);
+		if (!doc || !(doc->path = strdup(path)) || ydoc_snapshot_tree(doc, s) < 0) {
+			ydoc_free(doc);
 			return -ENOMEM;
 		}
-		doc->root = s->root;
 		break;
 	}
 	if (!doc) {
@@ -1106,13 +1178,14 @@ int dsvm_catalog_classify_gpu(const struct dsvm_catalog *cat, uint16_t vendor_id
 			    : NULL;
 	if (dsvm_catalog_find_gpu(cat, vendor_id, device_id, &info) == 0) {
 		*ret = (struct dsvm_gpu_class){ .info = info,
-						.name = e ? e->name : NULL,
+						.name = e ? cat->pci_pool + e->name : NULL,
 						.catalogued = true };
 		return 0;
 	}
 	if (!e)
 		return -ENOENT;
-	*ret = (struct dsvm_gpu_class){ .info = &cat->arch_gpus[e->group], .name = e->name };
+	*ret = (struct dsvm_gpu_class){ .info = &cat->arch_gpus[e->group],
+					.name = cat->pci_pool + e->name };
 	return 0;
 }
 

@@ -41,6 +41,11 @@ static void *arena_alloc(struct ydoc *doc, size_t size)
 	return memset(p, 0, size);
 }
 
+void *ydoc_alloc(struct ydoc *doc, size_t size)
+{
+	return arena_alloc(doc, size);
+}
+
 struct convert {
 	struct dsvm_ctx *ctx;
 	struct ydoc *doc;

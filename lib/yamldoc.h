@@ -59,6 +59,9 @@ int ydoc_parse(struct dsvm_ctx *ctx, const char *name, const char *buf, size_t s
 
 void ydoc_free(struct ydoc *doc);
 
+/* Zeroed memory owned by doc, freed with it (for trees built without parsing). NULL if none. */
+void *ydoc_alloc(struct ydoc *doc, size_t size);
+
 /*
  * SHA-256 of the bytes the document was parsed from, as lowercase hex, without reading the file
  * again. Computed on demand: most loads (the catalog at boot) never need it.

@@ -5,6 +5,7 @@
 
 #include "unit.h"
 
+#include "catalog-index.h"
 #include "dsvm/catalog.h"
 
 #define CATALOG_DIR DSVM_SRCDIR "/manifests/hardware"
@@ -558,6 +559,47 @@ static void assert_same_str(const char *a, const char *b)
 		assert_string_equal(a, b);
 }
 
+static void assert_same_node(const struct ynode *a, const struct ynode *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->line, b->line);
+	assert_int_equal(a->column, b->column);
+	assert_int_equal(a->n, b->n);
+	if (a->kind == YNODE_SCALAR) {
+		assert_int_equal(a->plain, b->plain);
+		assert_string_equal(a->value, b->value);
+		return;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		assert_same_node(a->items[i], b->items[i]);
+		if (a->kind == YNODE_MAPPING)
+			assert_same_node(a->keys[i], b->keys[i]);
+	}
+}
+
+/* Each compiled snapshot, made into a tree, is node for node what libyaml parses. */
+static void test_snapshot_tree_matches_parse(void **state)
+{
+	struct dsvm_ctx *ctx = unit_ctx();
+
+	(void)state;
+	assert_true(dsvm_catalog_n_snapshots >= 3);
+	for (size_t i = 0; i < dsvm_catalog_n_snapshots; i++) {
+		const struct ydoc_snapshot *s = &dsvm_catalog_snapshots[i];
+		struct ydoc *parsed = NULL, *snap = calloc(1, sizeof(*snap));
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s", CATALOG_DIR, dsvm_catalog_pool + s->name);
+		assert_ok(ctx, ydoc_load(ctx, path, &parsed));
+		assert_non_null(snap);
+		assert_int_equal(ydoc_snapshot_tree(snap, s), 0);
+		assert_same_node(snap->root, parsed->root);
+		ydoc_free(snap);
+		ydoc_free(parsed);
+	}
+	dsvm_ctx_free(ctx);
+}
+
 /*
  * The hand-written files through the compiled node trees and through libyaml load the same
  * catalog, field by field (the loaders and their checks are the same; only the parse differs).
@@ -683,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_device_index_matches_yaml),
 		cmocka_unit_test(test_bad_device_tables),
 		cmocka_unit_test(test_snapshot_matches_parse),
+		cmocka_unit_test(test_snapshot_tree_matches_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
