@@ -494,7 +494,12 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 		   struct dsvm_reconcile_summary *ret_summary)
 {
 	static const struct dsvm_reconcile_options defaults = {};
-	struct reconcile rc = { .ctx = ctx, .opts = opts ? opts : &defaults };
+	/*
+	 * On the heap: most of it (the plan's items and steps, 35 KiB) is used only when something
+	 * changed, and fresh heap pages are not touched before, where a zeroed stack variable
+	 * faults in every page of it on the no-op boot.
+	 */
+	_cleanup_free_ struct reconcile *rc = NULL;
 	struct dsvm_reconcile_summary sum = {};
 	struct dsvm_hw_options quick;
 	_cleanup_close_ int lock_fd = -1;
@@ -502,19 +507,26 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 	double start = reconcile_now_s();
 	int r;
 
-	opts = rc.opts;
+	if (!opts)
+		opts = &defaults;
 	lock_fd = dsvm_root_lock(ctx, false);
 	if (lock_fd < 0)
 		return lock_fd;
-	rc.live_kernel =
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	rc->ctx = ctx;
+	rc->opts = opts;
+	rc->live_kernel =
 		path_is_slash(dsvm_ctx_get_root(ctx)) && path_is_slash(dsvm_ctx_get_sysroot(ctx));
-	rc.live_systemd =
+	rc->live_systemd =
 		path_is_slash(dsvm_ctx_get_root(ctx)) && access("/run/systemd/system", F_OK) == 0;
 
-	reconcile_read_sys(ctx, "/proc/sys/kernel/random/boot_id", rc.boot_id, sizeof(rc.boot_id));
-	r = dsvm_state_load(ctx, &rc.state);
+	reconcile_read_sys(ctx, "/proc/sys/kernel/random/boot_id", rc->boot_id,
+			   sizeof(rc->boot_id));
+	r = dsvm_state_load(ctx, &rc->state);
 	if (r >= 0)
-		rc.has_state = true;
+		rc->has_state = true;
 	else if (r != -ENOENT)
 		dsvm_warn(ctx, "%s", dsvm_ctx_get_error(ctx));
 
@@ -525,24 +537,24 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 	 */
 	quick = opts->hw;
 	quick.no_imds = true;
-	if (dsvm_pci_inventory_key(ctx, rc.pci_inventory) < 0)
-		rc.pci_inventory[0] = '\0';
-	quick.skip_pci = rc.has_state && rc.state.has_fingerprint && rc.pci_inventory[0] &&
-			 streq(rc.pci_inventory, rc.state.pci_inventory);
+	if (dsvm_pci_inventory_key(ctx, rc->pci_inventory) < 0)
+		rc->pci_inventory[0] = '\0';
+	quick.skip_pci = rc->has_state && rc->state.has_fingerprint && rc->pci_inventory[0] &&
+			 streq(rc->pci_inventory, rc->state.pci_inventory);
 	for (;;) {
-		r = dsvm_hw_detect(ctx, &quick, &rc.hw);
+		r = dsvm_hw_detect(ctx, &quick, &rc->hw);
 		if (r < 0)
 			goto out;
-		dsvm_fingerprint_from_hw(rc.hw, &rc.fp);
+		dsvm_fingerprint_from_hw(rc->hw, &rc->fp);
 		if (quick.skip_pci)
-			fingerprint_keep_pci(&rc.fp, &rc.state.fp);
-		if (rc.has_state) {
-			r = try_noop(ctx, &rc.state, &rc.fp, rc.boot_id, opts->plan_only,
-				     rc.last_failure, sizeof(rc.last_failure), &sum);
+			fingerprint_keep_pci(&rc->fp, &rc->state.fp);
+		if (rc->has_state) {
+			r = try_noop(ctx, &rc->state, &rc->fp, rc->boot_id, opts->plan_only,
+				     rc->last_failure, sizeof(rc->last_failure), &sum);
 			if (r != 0) {
 				if (r > 0 && !quick.skip_pci && !opts->plan_only)
-					remember_inventory(&rc);
-				sum.from = rc.state.kind;
+					remember_inventory(rc);
+				sum.from = rc->state.kind;
 				goto out;
 			}
 		}
@@ -550,81 +562,82 @@ int dsvm_reconcile(struct dsvm_ctx *ctx, const struct dsvm_reconcile_options *op
 			break;
 		/* Something else changed: the plan needs the GPUs as they are. */
 		quick.skip_pci = false;
-		dsvm_hw_free(rc.hw);
-		rc.hw = NULL;
+		dsvm_hw_free(rc->hw);
+		rc->hw = NULL;
 	}
-	inventory_settled(&rc);
+	inventory_settled(rc);
 
-	r = load_inputs(&rc, opts);
+	r = load_inputs(rc, opts);
 	if (r < 0)
 		goto out;
-	r = detect_for_plan(&rc, opts);
+	r = detect_for_plan(rc, opts);
 	if (r < 0)
 		goto out;
-	current_stack(&rc);
+	current_stack(rc);
 
 	/* A new machine starts counting afresh; the same machine keeps its failures. */
-	if (!rc.has_state || !rc.state.has_fingerprint ||
-	    !dsvm_fingerprint_matches(&rc.state.fp, &rc.fp)) {
+	if (!rc->has_state || !rc->state.has_fingerprint ||
+	    !dsvm_fingerprint_matches(&rc->state.fp, &rc->fp)) {
 		if (!opts->plan_only)
 			(void)dsvm_attempts_clear(ctx);
-		rc.attempts = 0;
+		rc->attempts = 0;
 	} else {
-		rc.attempts = dsvm_attempts_get(ctx);
-		if (rc.last_failure[0] && !opts->plan_only) {
+		rc->attempts = dsvm_attempts_get(ctx);
+		if (rc->last_failure[0] && !opts->plan_only) {
 			int n = dsvm_attempts_bump(ctx);
 
-			rc.attempts = n > 0 ? (unsigned)n : rc.attempts + 1;
-		} else if (rc.state.result == DSVM_RESULT_FAILED && !rc.last_failure[0])
-			snprintf(rc.last_failure, sizeof(rc.last_failure), "%s", rc.state.reason);
+			rc->attempts = n > 0 ? (unsigned)n : rc->attempts + 1;
+		} else if (rc->state.result == DSVM_RESULT_FAILED && !rc->last_failure[0])
+			snprintf(rc->last_failure, sizeof(rc->last_failure), "%s",
+				 rc->state.reason);
 	}
-	decide_mode(&rc);
-	r = reconcile_plan(&rc);
+	decide_mode(rc);
+	r = reconcile_plan(rc);
 	if (r < 0)
 		goto out;
 
 	if (opts->plan_only) {
-		for (unsigned k = 1; k <= rc.n_steps; k++)
-			report(&rc, &rc.steps[k - 1], k, DSVM_STEP_PLANNED, 0);
-		outcome = rc.result == DSVM_RESULT_FALLBACK  ? DSVM_RECONCILE_FALLBACK
-			  : rc.result == DSVM_RESULT_BLOCKED ? DSVM_RECONCILE_BLOCKED
-							     : DSVM_RECONCILE_CONVERGED;
-		snprintf(sum.reason, sizeof(sum.reason), "%s", rc.reason);
+		for (unsigned k = 1; k <= rc->n_steps; k++)
+			report(rc, &rc->steps[k - 1], k, DSVM_STEP_PLANNED, 0);
+		outcome = rc->result == DSVM_RESULT_FALLBACK  ? DSVM_RECONCILE_FALLBACK
+			  : rc->result == DSVM_RESULT_BLOCKED ? DSVM_RECONCILE_BLOCKED
+							      : DSVM_RECONCILE_CONVERGED;
+		snprintf(sum.reason, sizeof(sum.reason), "%s", rc->reason);
 		sum.outcome = outcome;
 		goto summary;
 	}
 
-	r = run_steps(&rc);
+	r = run_steps(rc);
 	if (r < 0)
 		goto out;
-	if (!rc.completed) {
+	if (!rc->completed) {
 		sum.outcome = DSVM_RECONCILE_FAILED;
-		snprintf(sum.reason, sizeof(sum.reason), "%s", rc.summary_reason);
+		snprintf(sum.reason, sizeof(sum.reason), "%s", rc->summary_reason);
 		goto summary;
 	}
-	sum.outcome = rc.result == DSVM_RESULT_FALLBACK	 ? DSVM_RECONCILE_FALLBACK
-		      : rc.result == DSVM_RESULT_BLOCKED ? DSVM_RECONCILE_BLOCKED
-		      : rc.final == DSVM_RESULT_PENDING	 ? DSVM_RECONCILE_PENDING
-							 : DSVM_RECONCILE_CONVERGED;
-	snprintf(sum.reason, sizeof(sum.reason), "%s", rc.reason);
+	sum.outcome = rc->result == DSVM_RESULT_FALLBACK  ? DSVM_RECONCILE_FALLBACK
+		      : rc->result == DSVM_RESULT_BLOCKED ? DSVM_RECONCILE_BLOCKED
+		      : rc->final == DSVM_RESULT_PENDING  ? DSVM_RECONCILE_PENDING
+							  : DSVM_RECONCILE_CONVERGED;
+	snprintf(sum.reason, sizeof(sum.reason), "%s", rc->reason);
 summary:
-	sum.from = rc.from;
-	sum.to = rc.mode;
+	sum.from = rc->from;
+	sum.to = rc->mode;
 	snprintf(sum.branch, sizeof(sum.branch), "%s",
-		 rc.mode == DSVM_DRIVER_NONE ? "" : rc.target.branch);
+		 rc->mode == DSVM_DRIVER_NONE ? "" : rc->target.branch);
 	snprintf(sum.version, sizeof(sum.version), "%s",
-		 rc.mode == DSVM_DRIVER_NONE ? "" : rc.target.version);
-	dsvm_fingerprint_describe(&rc.fp, sum.fingerprint, sizeof(sum.fingerprint));
-	sum.reboot_needed = rc.reboot_needed;
-	sum.attempts = rc.attempts;
-	sum.n_steps = rc.n_steps;
+		 rc->mode == DSVM_DRIVER_NONE ? "" : rc->target.version);
+	dsvm_fingerprint_describe(&rc->fp, sum.fingerprint, sizeof(sum.fingerprint));
+	sum.reboot_needed = rc->reboot_needed;
+	sum.attempts = rc->attempts;
+	sum.n_steps = rc->n_steps;
 	r = 0;
 out:
 	sum.seconds = reconcile_now_s() - start;
-	sum.external_seconds = rc.external_s;
+	sum.external_seconds = rc->external_s;
 	if (r >= 0 && ret_summary)
 		*ret_summary = sum;
-	reconcile_free(&rc);
+	reconcile_free(rc);
 	return r;
 }
 
