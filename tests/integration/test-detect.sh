@@ -97,12 +97,18 @@ expect mi300x "$common and .gpu_count == 8
 expect v620 "$common and .gpu_count == 1 and .gpus[0].vendor == \"amd\"
 	and .gpus[0].class == \"038000\" and (.gpus[0].model // \"\" | test(\"V620\"))
 	and .driver.kind == \"amd-radeon-pro\""
-# A device gpus.yaml does not list still appears, model null, placed by the generated tables.
+# A device in no table at all (10de:2ffe): assumed newer than every table, and said so.
 expect unknown-nvidia ".vm_size == null and .vm_size_source == \"none\" and .gpu_count == 1
-	and .gpus[0].vendor == \"nvidia\" and .gpus[0].device_id == \"1b06\"
+	and .gpus[0].vendor == \"nvidia\" and .gpus[0].device_id == \"2ffe\"
+	and .gpus[0].model == null and .gpus[0].architecture == null
+	and .gpus[0].catalogued == false and .gpus[0].table_name == null
+	and .secure_boot == null and .driver.kind == \"nvidia-open\"
+	and (.driver.reason | test(\"newer than every table\"))"
+# A device gpus.yaml does not list still appears, model null, placed by the generated tables.
+expect pascal-gtx1080ti ".gpu_count == 1 and .gpus[0].device_id == \"1b06\"
 	and .gpus[0].model == null and .gpus[0].architecture == \"pascal\"
 	and .gpus[0].catalogued == false and (.gpus[0].table_name | test(\"1080 Ti\"))
-	and .secure_boot == null and .driver.kind == \"nvidia-proprietary\"
+	and .driver.kind == \"nvidia-proprietary\"
 	and .driver.branch == \"580\" and (.driver.reason | test(\"public device tables\"))"
 
 # T10: one GPU model per case, from public ids, beside BMC and virtual VGA and other fabrics.

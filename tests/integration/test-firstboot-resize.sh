@@ -18,8 +18,11 @@ image_root "$work/root"
 python3 "$top/tests/tools/make-sysroot.py" "$work/fixtures" >/dev/null
 short=
 [ -z "${DSVM_SANITIZED:-}" ] || short=--short
+walk_rc=0
 python3 "$top/tests/tools/resize-walk.py" --root "$work/root" --fixtures "$work/fixtures" \
-	--firstboot "$build/dsvm-firstboot" --work "$work" $short | tee "$work/walk.out"
+	--firstboot "$build/dsvm-firstboot" --work "$work" $short >"$work/walk.out" || walk_rc=$?
+cat "$work/walk.out"
+[ "$walk_rc" -eq 0 ] || exit "$walk_rc"
 walk=$(tail -n 1 "$work/walk.out")
 
 # A kernel update under a runfile stack (GRID on an A10): no module for the new kernel and no
