@@ -14,10 +14,11 @@ for t in "$top"/tests/integration/test-*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
 	log=$(mktemp)
+	start=$(date +%s)
 	if sh "$t" >"$log" 2>&1; then
 		pass=$((pass + 1))
-		# Each test ends with its figure (TESTING.md): show it.
-		echo "ok   $name: $(tail -n 1 "$log")"
+		# Each test ends with its figure (TESTING.md): show it, and what it cost.
+		echo "ok   $name ($(($(date +%s) - start)) s): $(tail -n 1 "$log")"
 	else
 		rc=$?
 		if [ "$rc" -eq 77 ]; then
@@ -25,7 +26,7 @@ for t in "$top"/tests/integration/test-*.sh; do
 			echo "skip $name: $(tail -n 1 "$log")"
 		else
 			fail=$((fail + 1))
-			echo "FAIL $name (exit $rc)"
+			echo "FAIL $name (exit $rc, $(($(date +%s) - start)) s)"
 			sed 's/^/    /' "$log" | tail -n 40
 		fi
 	fi

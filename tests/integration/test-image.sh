@@ -171,10 +171,17 @@ state "$clean" >"$work/again.state"
 check "second run changed the state: $(diff "$work/clean.state" "$work/again.state" | head -n 5)" cmp -s "$work/clean.state" "$work/again.state"
 
 # --- T1: a kill at every step, then the same command -----------------------------------------
+# Under the sanitizer build (the suite's second run) the first two steps, the middle one and the
+# last are enough: the resume code is the same for every step, and the whole matrix runs in the
+# plain pass.
 points=0
 ok=0
 k=1
 while [ "$k" -le "$n" ]; do
+	if [ -n "${DSVM_SANITIZED:-}" ] && [ "$k" -gt 2 ] && [ "$k" -ne $((n / 2)) ] && [ "$k" -ne "$n" ]; then
+		k=$((k + 1))
+		continue
+	fi
 	for at in "$k" "$k:mid"; do
 		points=$((points + 1))
 		root=$work/r
