@@ -159,6 +159,7 @@ LINT_SRC = $(wildcard include/dsvm/*.h lib/*.c lib/*.h builder/*.c builder/*.h f
 lint:
 	@clang-format --dry-run --Werror $(LINT_SRC)
 	@clang-tidy --quiet $(LIB_SRC) $(BUILD_SRC) $(FB_SRC) -- -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib \
+		-DDSVM_SRCDIR=\"$(CURDIR)\" \
 		$(PKG_CFLAGS) 2>/dev/null | { ! grep -E 'warning:|error:'; }
 	@echo 'lint: clang-format and clang-tidy clean'
 

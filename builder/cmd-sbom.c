@@ -20,7 +20,7 @@ static void help(void)
 	       "An apt component's artifact is its repository's key; the packages themselves are\n"
 	       "known once installed: --packages takes the record an image holds\n"
 	       "(ROOT" DSVM_IMAGE_PACKAGES ", written by 'dsvm-build install' with the image's "
-					   "own\n"
+	       "own\n"
 	       "SBOM) and lists each .deb installed or staged, with the sha256 apt verified.\n\n"
 	       "  -p, --packages FILE  the image's package record\n"
 	       "  -o, --output FILE    write there atomically instead of standard output\n\n"

@@ -1019,9 +1019,12 @@ static int record_repo_paths(struct dsvm_manifest *m)
 	m->doc_repo_paths = calloc(m->n_docs ? m->n_docs : 1, sizeof(*m->doc_repo_paths));
 	if (!m->doc_repo_paths)
 		return -ENOMEM;
-	r = manifest_repo_path(m->root, m->edition_doc->path, &m->edition_repo_path);
+	r = m->edition_doc
+		    ? manifest_repo_path(m->root, m->edition_doc->path, &m->edition_repo_path)
+		    : 0;
 	for (size_t i = 0; r != -ENOMEM && i < m->n_docs; i++)
-		r = manifest_repo_path(m->root, m->docs[i]->path, &m->doc_repo_paths[i]);
+		if (m->docs[i])
+			r = manifest_repo_path(m->root, m->docs[i]->path, &m->doc_repo_paths[i]);
 	return r == -ENOMEM ? r : 0;
 }
 

@@ -185,13 +185,14 @@ int sha256_fd_copy_hex(int in_fd, int out_fd, char ret_hex[65], bool *write_fail
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
 			r = -errno;
-		else if (n == 0)
 			break;
-		else if ((r = sha256_update(s, buf, (size_t)n)) < 0)
+		}
+		if (n == 0)
 			break;
-		else if (out_fd >= 0 && (r = write_all(out_fd, buf, (size_t)n)) < 0)
+		r = sha256_update(s, buf, (size_t)n);
+		if (r == 0 && out_fd >= 0 && (r = write_all(out_fd, buf, (size_t)n)) < 0)
 			failed_writing = true;
 	}
 	if (r == 0)

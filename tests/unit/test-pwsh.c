@@ -31,9 +31,9 @@ static struct dsvm_lock *make_lock(const char *platform, const char *components)
 
 #define ART(name)                                                                                  \
 	"[{\"name\": \"" name "\", \"url\": \"https://example.com/" name "\", \"sha256\": "        \
-									 "\"" SHA_A "\", "         \
-										    "\"size\": "   \
-										    "1}]"
+	"\"" SHA_A "\", "                                                                          \
+	"\"size\": "                                                                               \
+	"1}]"
 
 static void test_steps_exit_codes(void **state)
 {
