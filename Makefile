@@ -48,7 +48,7 @@ DEB_PACKAGES = build-essential pkg-config libyaml-dev libjansson-dev libcurl4-op
                e2fsprogs ntfs-3g fdisk xz-utils zstd jq curl git openssl bsdextrautils \
                strace debootstrap apt-utils gnupg dpkg-dev python3-venv systemd-container \
                cloud-init kmod time packer libtree-sitter-dev \
-               mingw-w64 osslsigncode
+               mingw-w64 osslsigncode pci.ids
 
 .PHONY: all help deps test check run demo asan lint format bench install clean fuzz \
         unit integration golden tools packer
