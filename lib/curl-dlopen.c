@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-#include <dlfcn.h>
 #include <pthread.h>
 
 #include "curl-dlopen.h"
+#include "dlopen-api.h"
 #include "internal.h"
 
 static struct curl_api api;
@@ -11,10 +11,7 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dlopen_symbol symbols[] = {
 		{ "curl_easy_init", offsetof(struct curl_api, easy_init) },
 		{ "curl_easy_cleanup", offsetof(struct curl_api, easy_cleanup) },
 		{ "curl_easy_setopt", offsetof(struct curl_api, easy_setopt) },
@@ -24,27 +21,9 @@ static void load(void)
 		{ "curl_slist_append", offsetof(struct curl_api, slist_append) },
 		{ "curl_slist_free_all", offsetof(struct curl_api, slist_free_all) },
 	};
-	struct curl_api loaded;
-	void *handle;
 
-	/* By soname, from the system's library path only: never a relative or user path. */
-	handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!handle) {
-		snprintf(load_error, sizeof(load_error), "cannot load libcurl.so.4: %s", dlerror());
-		return;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
-		void *sym = dlsym(handle, symbols[i].name);
-
-		if (!sym) {
-			snprintf(load_error, sizeof(load_error), "libcurl.so.4 lacks %s",
-				 symbols[i].name);
-			dlclose(handle);
-			return;
-		}
-		memcpy((char *)&loaded + symbols[i].offset, &sym, sizeof(sym));
-	}
-	api = loaded;
+	dlopen_api("libcurl.so.4", symbols, ARRAY_SIZE(symbols), &api, sizeof(api), load_error,
+		   sizeof(load_error));
 }
 
 int curl_api_get(struct dsvm_ctx *ctx, const struct curl_api **ret)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dlopen-api.h"
 #include "internal.h"
 #include "sha256.h"
 
@@ -36,10 +36,7 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dlopen_symbol symbols[] = {
 		{ "EVP_MD_fetch", offsetof(struct crypto_api, md_fetch) },
 		{ "EVP_MD_CTX_new", offsetof(struct crypto_api, ctx_new) },
 		{ "EVP_MD_CTX_free", offsetof(struct crypto_api, ctx_free) },
@@ -49,25 +46,10 @@ static void load(void)
 		{ "EVP_DigestFinal_ex", offsetof(struct crypto_api, final) },
 	};
 	struct crypto_api loaded;
-	void *handle;
 
-	/* By soname, from the system's library path only: never a relative or user path. */
-	handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-	if (!handle) {
-		snprintf(load_error, sizeof(load_error), "cannot load libcrypto.so.3: %s",
-			 dlerror());
+	if (dlopen_api("libcrypto.so.3", symbols, ARRAY_SIZE(symbols), &loaded, sizeof(loaded),
+		       load_error, sizeof(load_error)) < 0)
 		return;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
-		void *sym = dlsym(handle, symbols[i].name);
-
-		if (!sym) {
-			snprintf(load_error, sizeof(load_error), "libcrypto.so.3 lacks %s",
-				 symbols[i].name);
-			return;
-		}
-		memcpy((char *)&loaded + symbols[i].offset, &sym, sizeof(sym));
-	}
 	/* OpenSSL 3 looks an algorithm up in its provider tables on every EVP_sha256() use;
 	 * fetch it once, for the process. */
 	sha256_md = loaded.md_fetch(NULL, "SHA256", NULL);
