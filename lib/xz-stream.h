@@ -29,11 +29,13 @@
 
 /*
  * The threading budget of the whole process, as liblzma counts it (a block's input, output and
- * dictionary). Two blocks of xz -3..-5 under -T (12 MiB, dictionary 4 MiB: about 20 MiB each)
- * decode at once; one block of xz -6 (24 MiB) at a time. Measured with the pipeline's two items
- * in flight, it keeps the whole process near 61 MiB (bench/bench-pipeline-xz.sh; target 64).
+ * dictionary). With blocks of xz -3..-5 under -T (12 MiB, dictionary 4 MiB) both workers stay
+ * busy only if a third block fits while the oldest is read out: 40 MiB leaves one worker idle
+ * half the time (6.8 s for bench-pipeline-xz.sh's set, where xz -T2 -dc takes 4.3 s); 44 MiB
+ * does not (4.9-5.1 s), and with the pipeline's fixed mmap threshold and 1 MiB rings the whole
+ * process peaks near 61 MiB (target 64). One block of xz -6 (24 MiB) decodes at a time.
  */
-#define XZ_THREADING_MEMLIMIT (UINT64_C(40) << 20)
+#define XZ_THREADING_MEMLIMIT (UINT64_C(44) << 20)
 
 struct xz_reader;
 
