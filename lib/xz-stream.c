@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <dlfcn.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -159,8 +161,40 @@ static ssize_t fill(struct xz_reader *xr, size_t have, size_t want)
 	return n;
 }
 
+/*
+ * lzma_stream_decoder_mt() is liblzma 5.4's (version node XZ_5.4): Ubuntu 22.04 ships 5.2.5, where
+ * a binary that links it does not start at all (tests/integration/test-abi.sh). It is looked up
+ * in the liblzma already loaded, pinned to that node; without it every stream decodes in the
+ * calling thread, as the threaded decoder does with a stream it cannot split.
+ */
+typedef lzma_ret (*decoder_mt_fn)(lzma_stream *strm, const lzma_mt *options);
+static decoder_mt_fn decoder_mt;
+static pthread_once_t decoder_mt_once = PTHREAD_ONCE_INIT;
+static atomic_bool decoder_mt_hidden;
+
+static void find_decoder_mt(void)
+{
+	void *sym = dlvsym(RTLD_DEFAULT, "lzma_stream_decoder_mt", "XZ_5.4");
+
+	memcpy(&decoder_mt, &sym, sizeof(decoder_mt));
+}
+
+/* For tests: behave as with a liblzma that lacks the threaded decoder. Not in xz-stream.h. */
+void xz_hide_threaded_decoder(bool hide);
+void xz_hide_threaded_decoder(bool hide)
+{
+	atomic_store(&decoder_mt_hidden, hide);
+}
+
+static decoder_mt_fn threaded_decoder(void)
+{
+	pthread_once(&decoder_mt_once, find_decoder_mt);
+	return atomic_load(&decoder_mt_hidden) ? NULL : decoder_mt;
+}
+
 static int start_decoder(struct xz_reader *xr)
 {
+	decoder_mt_fn start_mt = threaded_decoder();
 	bool expected = false;
 	lzma_mt mt = {
 		/* As xz -dc: a file of several streams (xz -c a b > c) is one. */
@@ -172,15 +206,20 @@ static int start_decoder(struct xz_reader *xr)
 	};
 	lzma_ret ret;
 
-	if (atomic_compare_exchange_strong(&threading_taken, &expected, true)) {
-		uint32_t cpus = lzma_cputhreads();
+	if (!start_mt) {
+		/* LZMA_FAIL_FAST came with 5.3.3alpha; 5.2 refuses it (LZMA_OPTIONS_ERROR). */
+		ret = lzma_stream_decoder(&xr->strm, UINT64_MAX, LZMA_CONCATENATED);
+	} else {
+		if (atomic_compare_exchange_strong(&threading_taken, &expected, true)) {
+			uint32_t cpus = lzma_cputhreads();
 
-		xr->has_budget = true;
-		mt.threads = cpus == 0 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
-		mt.memlimit_threading = XZ_THREADING_MEMLIMIT;
-		xr->threads = mt.threads;
+			xr->has_budget = true;
+			mt.threads = cpus == 0 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
+			mt.memlimit_threading = XZ_THREADING_MEMLIMIT;
+			xr->threads = mt.threads;
+		}
+		ret = start_mt(&xr->strm, &mt);
 	}
-	ret = lzma_stream_decoder_mt(&xr->strm, &mt);
 	if (ret == LZMA_MEM_ERROR)
 		return -ENOMEM;
 	if (ret != LZMA_OK)

@@ -449,6 +449,41 @@ static void test_memory_bounded(void **state)
 	assert_true(threads >= 1);
 }
 
+void xz_hide_threaded_decoder(bool hide);
+
+/*
+ * liblzma 5.2 (Ubuntu 22.04's) has no threaded decoder: the many-block stream, and two streams
+ * one after the other, decode in the calling thread to the same bytes; damage is still refused;
+ * the threading budget is never taken, so the next reader with the decoder has its threads.
+ */
+static void test_one_thread_fallback(void **state)
+{
+	char want[65], got[65], cmd[4 * PATH_MAX];
+	unsigned threads, workers;
+	uint64_t peak;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && cat multi.tar.xz single.tar.xz > two.xz && cat pay.tar pay.tar > two",
+		 work);
+	sh(cmd);
+	xz_hide_threaded_decoder(true);
+	extract_stream_ok("multi.tar.xz", "x-fallback", &workers);
+	assert_int_equal(workers, 0);
+	assert_int_equal(sha256_file_hex(at(0, "pay.tar"), want), 0);
+	decode_file(at(0, "multi.tar.xz"), got, &threads, &peak);
+	assert_string_equal(got, want);
+	assert_int_equal(threads, 0);
+	assert_int_equal(sha256_file_hex(at(0, "two"), want), 0);
+	decode_file(at(0, "two.xz"), got, &threads, &peak);
+	assert_string_equal(got, want);
+	refused(damaged("corrupt-1t.tar.xz", false), "x-corrupt-1t", "damaged");
+	refused(damaged("short-1t.tar.xz", true), "x-short-1t", "near compressed byte");
+	xz_hide_threaded_decoder(false);
+	decode_file(at(0, "multi.tar.xz"), got, &threads, &peak);
+	assert_true(threads >= 1);
+}
+
 /* Anything that is not .xz passes through byte for byte, also shorter than the magic. */
 static void test_passthrough(void **state)
 {
@@ -480,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_passthrough),
 		cmocka_unit_test(test_memory_bounded),
+		cmocka_unit_test(test_one_thread_fallback),
 	};
 
 	if (access("/usr/bin/xz", X_OK) < 0 || access("/usr/bin/tar", X_OK) < 0) {
