@@ -133,9 +133,15 @@ static int put_quoted(struct dsvm_ctx *ctx, FILE *f, const char *component, cons
 	return 0;
 }
 
+/*
+ * The switches that make an installer of its type ask nothing: NSIS /S, NVIDIA's -s, Inno Setup
+ * /VERYSILENT, msiexec /quiet and /qn (WINDOWS.md), and -install of AMD's Windows driver packages
+ * (manifests/components/windows-drivers.yaml names the records).
+ */
 static bool is_silent_switch(const char *a)
 {
-	static const char *const silent[] = { "/S", "/s", "-s", "/VERYSILENT", "/quiet", "/qn" };
+	static const char *const silent[] = { "/S",	"/s",  "-s",	  "/VERYSILENT",
+					      "/quiet", "/qn", "-install" };
 
 	for (size_t i = 0; i < sizeof(silent) / sizeof(silent[0]); i++)
 		if (strcmp(a, silent[i]) == 0)

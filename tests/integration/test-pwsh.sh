@@ -111,7 +111,15 @@ mutant not-silent "s/Args = @('\/VERYSILENT', /Args = @(/" "$prov" steps
 mutant no-3010 's/ValidExitCodes = @(0, 3010)/ValidExitCodes = @(0)/' "$prov" steps
 mutant unsealed "0,/Sha256 = '[0-9a-f]*'/s//Sha256 = ''/" "$prov" steps
 mutant seal-unchecked 's/if (-not $Artifact.Sealed -or /if (/' "$prov" verify
-mutant unattended-unmarked 's/Unattended = $false/Unattended = $true/' "$tmp/golden/windows-server-2022/scripts/dsvm-provision.ps1" steps
+# An installer without its silent switch is staged but marked for no unattended run: the AMD
+# driver's switch taken away, the mark must be there, and the check catches it flipped.
+jq '(.components[] | select(.name == "windows-amd-radeon-pro")) |= del(.args)' \
+	tests/golden/windows-server-2022/all-kinds.lock.json >"$tmp/no-args.lock.json"
+"$gen" "$tmp/no-args.lock.json" manifests/hardware "$tmp/no-args.out" >/dev/null ||
+	fail "pwsh-gen refused a lock whose AMD installer has no switches"
+grep -q 'Unattended = $false' "$tmp/no-args.out/scripts/dsvm-provision.ps1" ||
+	fail "an installer without a silent switch is not marked Unattended = \$false"
+mutant unattended-unmarked 's/Unattended = $false/Unattended = $true/' "$tmp/no-args.out/scripts/dsvm-provision.ps1" steps
 
 # The generator itself refuses what the scripts could not do safely.
 base=tests/golden/windows-server-2022/all-kinds.lock.json

@@ -186,7 +186,7 @@ def check_verify(path):
                 finding(path, 1, "Test-DsvmArtifact does not call %s" % need)
 
 
-SILENT = {"/S", "/s", "-s", "/VERYSILENT", "/quiet", "/qn"}
+SILENT = {"/S", "/s", "-s", "/VERYSILENT", "/quiet", "/qn", "-install"}  # lib/pwsh.c is_silent_switch
 
 
 def check_steps(path):
