@@ -179,8 +179,6 @@ static void find_decoder_mt(void)
 	memcpy(&decoder_mt, &sym, sizeof(decoder_mt));
 }
 
-/* For tests: behave as with a liblzma that lacks the threaded decoder. Not in xz-stream.h. */
-void xz_hide_threaded_decoder(bool hide);
 void xz_hide_threaded_decoder(bool hide)
 {
 	atomic_store(&decoder_mt_hidden, hide);

@@ -65,4 +65,7 @@ bool xz_reader_is_xz(const struct xz_reader *xr);
  * use liblzma reported, for tests and benchmarks.
  */
 unsigned xz_reader_get_threads(const struct xz_reader *xr);
+
+/* For tests: behave as with a liblzma that lacks the threaded decoder (5.2, Ubuntu 22.04's). */
+void xz_hide_threaded_decoder(bool hide);
 uint64_t xz_reader_get_peak_memory(const struct xz_reader *xr);

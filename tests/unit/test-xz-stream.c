@@ -449,8 +449,6 @@ static void test_memory_bounded(void **state)
 	assert_true(threads >= 1);
 }
 
-void xz_hide_threaded_decoder(bool hide);
-
 /*
  * liblzma 5.2 (Ubuntu 22.04's) has no threaded decoder: the many-block stream, and two streams
  * one after the other, decode in the calling thread to the same bytes; damage is still refused;
