@@ -31,10 +31,11 @@ if [ ! -s "$data/artifacts.txt" ]; then
 	python3 "$top/bench/make-pipeline-data.py" --set "$set_name" --mb "$mb" "$data"
 fi
 
-# Scratch beside the build, so every tree is written to the same file system.
+# Scratch (the cache, the baseline's downloads) beside the build.
 work=$(mktemp -d "$build/bench-pipeline.XXXXXX")
 testhttpd_pid=
-trap '[ -z "$testhttpd_pid" ] || kill "$testhttpd_pid" 2>/dev/null; rm -rf "$work"' EXIT
+xroot=
+trap '[ -z "$testhttpd_pid" ] || kill "$testhttpd_pid" 2>/dev/null; rm -rf "$work"; case $xroot in /dev/shm/*) rm -rf "$xroot" ;; esac' EXIT
 . "$top/tests/tools/testhttpd.sh"
 testhttpd_start "$work" --dir "$data/files" || exit 1
 base="http://127.0.0.1:$testhttpd_port/files"
@@ -42,22 +43,38 @@ base="http://127.0.0.1:$testhttpd_port/files"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
-# Before each timed phase: an empty x/, written back, and the machine quiet for a second (at
-# most 10 s of waiting). The tree of the phase before is moved aside, not removed, until the
-# bench ends: on an ext4 without a journal (this machine's root) the kernel skips every inode
-# freed in the last 60 s when it allocates one (fs/ext4/ialloc.c, recently_deleted(), checked
-# only when s_journal is NULL), so creating 10,000 files right after removing 10,000 costs
-# seconds of system time that would be charged to whichever phase came next. bench/run.sh
-# gives every bench one such folder (DSVM_BENCH_TRASH) and removes it at the very end.
+# Where every phase writes its tree (x/): a tmpfs (/dev/shm) when it has room for two trees,
+# else beside the build (BENCH_PIPELINE_ON_DISK=1 forces that). Each phase writes the same
+# files to the same place, so the ratios compare the pipelines; the tmpfs keeps out what a disk
+# adds for reasons of its own: on an ext4 without a journal (this machine's root) the kernel
+# skips every inode freed in the last 60 s when it allocates one (fs/ext4/ialloc.c,
+# recently_deleted(), checked only when s_journal is NULL), so creating 10,000 files after
+# anything removed 10,000 (a test, another bench) costs seconds of system time.
+need_kb=$(awk '{ s += $4 } END { printf "%d", 2 * s / 1024 }' "$data/artifacts.txt")
+xroot=$work
+if [ -z "${BENCH_PIPELINE_ON_DISK:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] &&
+	[ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt "$need_kb" ]; then
+	xroot=$(mktemp -d /dev/shm/dsvm-bench.XXXXXX)
+fi
+x=$xroot/x
+echo "  (trees written under $xroot)"
+# On the disk, the tree of the phase before is set aside, not removed, until make bench ends
+# (bench/run.sh gives the benches one DSVM_BENCH_TRASH); on the tmpfs it is removed.
 trash=${DSVM_BENCH_TRASH:-$work}
 set_aside() {
-	[ -d "$work/x" ] || return 0
+	[ -d "$x" ] || return 0
+	if [ "$xroot" != "$work" ]; then
+		rm -rf "$x"
+		return 0
+	fi
 	mkdir -p "$trash"
-	mv "$work/x" "$(mktemp -d "$trash/old.XXXXXX")/"
+	mv "$x" "$(mktemp -d "$trash/old.XXXXXX")/"
 }
+# Before each timed phase: an empty x/, written back, and the machine quiet for a second (at
+# most 10 s of waiting).
 fresh() {
 	set_aside
-	mkdir "$work/x"
+	mkdir "$x"
 	sync
 	i=0
 	while [ "$i" -lt 10 ]; do
@@ -69,7 +86,7 @@ fresh() {
 }
 
 # OURS, cold cache; then again with the cache warm.
-ours() { "$bin" "$work/cache" "$work/x" "$base" "$jobs" "$data/artifacts.txt" || echo failed; }
+ours() { "$bin" "$work/cache" "$x" "$base" "$jobs" "$data/artifacts.txt" || echo failed; }
 fresh
 out=$(ours)
 [ "$out" != failed ] || exit 1
@@ -100,7 +117,7 @@ while read -r name rest; do
 	unpack "$name" >"$work/plain.tar"
 	fresh
 	t=$(now)
-	tar -xf "$work/plain.tar" -C "$work/x"
+	tar -xf "$work/plain.tar" -C "$x"
 	untar=$(awk -v a="$untar" -v b="$(since "$t")" 'BEGIN { print a + b }')
 done <"$data/artifacts.txt"
 rm -f "$work/plain.tar"
@@ -111,8 +128,8 @@ t=$(now)
 while read -r name sha size raw entries_n; do
 	curl -sf -o "$work/$name" "$base/$name"
 	[ "$(sha256sum "$work/$name" | cut -d' ' -f1)" = "$sha" ] || { echo "pipeline: baseline hash mismatch"; exit 1; }
-	mkdir "$work/x/$name"
-	tar -xf "$work/$name" -C "$work/x/$name"
+	mkdir "$x/$name"
+	tar -xf "$work/$name" -C "$x/$name"
 	rm -f "$work/$name"
 done <"$data/artifacts.txt"
 baseline=$(since "$t")
