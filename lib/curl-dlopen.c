@@ -34,3 +34,22 @@ int curl_api_get(struct dsvm_ctx *ctx, const struct curl_api **ret)
 	*ret = &api;
 	return 0;
 }
+
+CURLcode curl_api_set_protocols(CURLcode (*setopt)(CURL *curl, CURLoption option, ...), CURL *c,
+				const char *scheme)
+{
+	long mask = streq(scheme, "https") ? CURLPROTO_HTTPS : CURLPROTO_HTTP;
+	CURLcode cc = setopt(c, CURLOPT_PROTOCOLS_STR, scheme);
+
+	if (cc == CURLE_OK)
+		cc = setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, scheme);
+	if (cc != CURLE_UNKNOWN_OPTION)
+		return cc;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	cc = setopt(c, CURLOPT_PROTOCOLS, mask);
+	if (cc == CURLE_OK)
+		cc = setopt(c, CURLOPT_REDIR_PROTOCOLS, mask);
+#pragma GCC diagnostic pop
+	return cc;
+}

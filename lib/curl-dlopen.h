@@ -27,3 +27,11 @@ struct curl_api {
  * when libcurl.so.4 or one of its symbols is missing, with the reason in ctx.
  */
 int curl_api_get(struct dsvm_ctx *ctx, const struct curl_api **ret);
+
+/*
+ * Limit a transfer and its redirects to one scheme, "http" or "https". setopt is libcurl's
+ * curl_easy_setopt, linked or loaded: CURLOPT_PROTOCOLS_STR is curl 7.85's, and where libcurl
+ * answers CURLE_UNKNOWN_OPTION (Ubuntu 22.04's 7.81) the older bit mask says the same.
+ */
+CURLcode curl_api_set_protocols(CURLcode (*setopt)(CURL *curl, CURLoption option, ...), CURL *c,
+				const char *scheme);

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "curl-dlopen.h"
 #include "dsvm/fetch.h"
 #include "internal.h"
 #include "lock-internal.h"
@@ -723,28 +724,6 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 
 /* ---- attempts ---- */
 
-/*
- * The one scheme a transfer and its redirects may use. CURLOPT_PROTOCOLS_STR is curl 7.85's; Ubuntu
- * 22.04's libcurl (7.81) refuses it (CURLE_UNKNOWN_OPTION) and takes the older bit mask.
- */
-static CURLcode set_protocols(CURL *c, const char *scheme)
-{
-	long mask = streq(scheme, "https") ? CURLPROTO_HTTPS : CURLPROTO_HTTP;
-	CURLcode cc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, scheme);
-
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, scheme);
-	if (cc != CURLE_UNKNOWN_OPTION)
-		return cc;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	cc = curl_easy_setopt(c, CURLOPT_PROTOCOLS, mask);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, mask);
-#pragma GCC diagnostic pop
-	return cc;
-}
-
 static int setup_easy(struct job *j, const char *scheme)
 {
 	const struct dsvm_fetch_options *o = j->f->o;
@@ -757,7 +736,7 @@ static int setup_easy(struct job *j, const char *scheme)
 	j->easy = c;
 	snprintf(range, sizeof(range), "%" PRIu64 "-", j->offset);
 	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
-	    set_protocols(c, scheme) != CURLE_OK ||
+	    curl_api_set_protocols((curl_easy_setopt), c, scheme) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_MAXREDIRS, MAX_REDIRECTS) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||

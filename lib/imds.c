@@ -91,28 +91,6 @@ static int map_curl_error(struct dsvm_ctx *ctx, const char *url, CURLcode c, con
 			      detail[0] ? detail : curl->easy_strerror(c));
 }
 
-/*
- * The one scheme a transfer and its redirects may use. CURLOPT_PROTOCOLS_STR is curl 7.85's; Ubuntu
- * 22.04's libcurl (7.81) refuses it (CURLE_UNKNOWN_OPTION) and takes the older bit mask.
- */
-static CURLcode set_protocols(CURL *c, const char *scheme)
-{
-	long mask = streq(scheme, "https") ? CURLPROTO_HTTPS : CURLPROTO_HTTP;
-	CURLcode cc = curl->easy_setopt(c, CURLOPT_PROTOCOLS_STR, scheme);
-
-	if (cc == CURLE_OK)
-		cc = curl->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, scheme);
-	if (cc != CURLE_UNKNOWN_OPTION)
-		return cc;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	cc = curl->easy_setopt(c, CURLOPT_PROTOCOLS, mask);
-	if (cc == CURLE_OK)
-		cc = curl->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, mask);
-#pragma GCC diagnostic pop
-	return cc;
-}
-
 /* One GET. Returns 0 with the HTTP status in *ret_status, or a mapped -errno. */
 static int imds_get_once(struct dsvm_ctx *ctx, const struct dsvm_imds_options *o, struct body *b,
 			 long *ret_status)
@@ -130,7 +108,7 @@ static int imds_get_once(struct dsvm_ctx *ctx, const struct dsvm_imds_options *o
 		return -ENOMEM;
 	/* Every option below is a rule from IMDS's documentation or FIELD-NOTES' libcurl traps. */
 	if (curl->easy_setopt(c, CURLOPT_URL, o->url) != CURLE_OK ||
-	    set_protocols(c, "http") != CURLE_OK ||
+	    curl_api_set_protocols(curl->easy_setopt, c, "http") != CURLE_OK ||
 	    curl->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl->easy_setopt(c, CURLOPT_NOPROXY, "*") != CURLE_OK ||
 	    curl->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
