@@ -18,7 +18,12 @@ for tool in readelf nm ldd python3 cc sha256sum; do
 	command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (make deps)"; exit 77; }
 done
 . "$top/tests/tools/check.sh"
-for f in "$build/dsvm-build" "$build/dsvm-firstboot"; do
+# What Packer uploads is the plain build. The sanitizer pass (DSVM_SANITIZED=1, make asan) links
+# its runtime's libraries, which no image carries: there the import checks read the plain
+# build's binaries, and the download below runs the sanitized dsvm-build.
+uploaded=$build
+[ -z "${DSVM_SANITIZED:-}" ] || uploaded=${DSVM_PLAIN_BUILD:-$top/build}
+for f in "$build/dsvm-build" "$uploaded/dsvm-build" "$uploaded/dsvm-firstboot"; do
 	[ -x "$f" ] || { echo "FAIL: '$f' is not built (make all)"; exit 1; }
 done
 
@@ -45,7 +50,7 @@ says() { grep -qF -- "$1" "$work/out"; }
 for rel in "$jammy" "$noble"; do
 	name=$(basename "$rel" .txt)
 	abi "$rel" --src "$top/lib" --src "$top/builder" --src "$top/firstboot" \
-		"$build/dsvm-build" "$build/dsvm-firstboot"
+		"$uploaded/dsvm-build" "$uploaded/dsvm-firstboot"
 	cp "$work/out" "$work/real-$name"
 	check "dsvm-build and dsvm-firstboot load on $name: $(grep FAIL "$work/out" | tr '\n' ' ')" \
 		[ "$rc" -eq 0 ]
@@ -55,9 +60,9 @@ done
 
 # The threaded decoder is found at run time (lib/xz-stream.c), so 22.04's liblzma 5.2 loads it.
 check "dsvm-build does not import lzma_stream_decoder_mt" \
-	sh -c '! readelf --dyn-syms -W "$1" | grep -q " UND lzma_stream_decoder_mt"' sh "$build/dsvm-build"
+	sh -c '! readelf --dyn-syms -W "$1" | grep -q " UND lzma_stream_decoder_mt"' sh "$uploaded/dsvm-build"
 check "dsvm-build looks it up with dlvsym" \
-	sh -c 'readelf --dyn-syms -W "$1" | grep -q " UND dlvsym@"' sh "$build/dsvm-build"
+	sh -c 'readelf --dyn-syms -W "$1" | grep -q " UND dlvsym@"' sh "$uploaded/dsvm-build"
 
 # Mutant: a binary importing a glibc 2.36 symbol (this machine's glibc has it; 22.04's 2.35 not).
 cat >"$work/newglibc.c" <<'EOF'
@@ -97,15 +102,15 @@ check "and passes for 24.04 (liblzma 5.4.5)" [ "$rc" -eq 0 ]
 # without libarchive at all.
 sed 's/^node liblzma.so.5 XZ_ 5.4/node liblzma.so.5 XZ_ 5.0/' "$noble" >"$work/old-lzma.txt"
 check "the old-liblzma release file differs" sh -c '! cmp -s "$1" "$2"' sh "$noble" "$work/old-lzma.txt"
-abi "$work/old-lzma.txt" "$build/dsvm-build"
+abi "$work/old-lzma.txt" "$uploaded/dsvm-build"
 check "dsvm-build's lzma_cputhreads@XZ_5.2 is rejected where liblzma has only XZ_5.0" \
 	sh -c '[ "$1" -eq 1 ] && grep -q "^FAIL ubuntu-24.04: $2 imports lzma_cputhreads@XZ_5.2 from liblzma.so.5" "$3"' \
-	sh "$rc" "$build/dsvm-build" "$work/out"
+	sh "$rc" "$uploaded/dsvm-build" "$work/out"
 grep -v '^lib libarchive.so.13 ' "$noble" >"$work/no-archive.txt"
-abi "$work/no-archive.txt" "$build/dsvm-build"
+abi "$work/no-archive.txt" "$uploaded/dsvm-build"
 check "dsvm-build is rejected where libarchive.so.13 is missing" \
 	sh -c '[ "$1" -eq 1 ] && grep -q "^FAIL ubuntu-24.04: $2 needs libarchive.so.13, which ubuntu-24.04 does not ship" "$3"' \
-	sh "$rc" "$build/dsvm-build" "$work/out"
+	sh "$rc" "$uploaded/dsvm-build" "$work/out"
 
 # Mutant: a source setting a curl 7.85 option with no fallback (what lib/fetch.c did).
 mkdir -p "$work/src"
