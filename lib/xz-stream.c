@@ -204,20 +204,17 @@ static int start_decoder(struct xz_reader *xr)
 	};
 	lzma_ret ret;
 
-	if (!start_mt) {
-		/* LZMA_FAIL_FAST came with 5.3.3alpha; 5.2 refuses it (LZMA_OPTIONS_ERROR). */
-		ret = lzma_stream_decoder(&xr->strm, UINT64_MAX, LZMA_CONCATENATED);
-	} else {
-		if (atomic_compare_exchange_strong(&threading_taken, &expected, true)) {
-			uint32_t cpus = lzma_cputhreads();
+	if (start_mt && atomic_compare_exchange_strong(&threading_taken, &expected, true)) {
+		uint32_t cpus = lzma_cputhreads();
 
-			xr->has_budget = true;
-			mt.threads = cpus == 0 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
-			mt.memlimit_threading = XZ_THREADING_MEMLIMIT;
-			xr->threads = mt.threads;
-		}
-		ret = start_mt(&xr->strm, &mt);
+		xr->has_budget = true;
+		mt.threads = cpus == 0 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
+		mt.memlimit_threading = XZ_THREADING_MEMLIMIT;
+		xr->threads = mt.threads;
 	}
+	/* LZMA_FAIL_FAST came with 5.3.3alpha; 5.2, which has no threaded decoder, refuses it. */
+	ret = start_mt ? start_mt(&xr->strm, &mt)
+		       : lzma_stream_decoder(&xr->strm, UINT64_MAX, LZMA_CONCATENATED);
 	if (ret == LZMA_MEM_ERROR)
 		return -ENOMEM;
 	if (ret != LZMA_OK)
