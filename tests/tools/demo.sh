@@ -65,6 +65,8 @@ for env in "$image"/opt/dsvm/envs/*; do
 done
 echo "lock and SBOM: $(ls "$image/usr/share/dsvm" | tr '\n' ' ')"
 step "first boots after resizes (dsvm-firstboot; hardware from generated sysroots)"
+# Generated afresh each run, as the image is: make-sysroot.py writes into an empty folder.
+rm -rf "$out/machines"
 python3 "$top/tests/tools/make-sysroot.py" "$out/machines" cpu-only t4 nd-a100-v4 a10-grid mi300x >/dev/null
 for machine in cpu-only t4 nd-a100-v4 a10-grid mi300x cpu-only; do
 	printf '\n-- boot on %s\n' "$machine"
